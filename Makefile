@@ -1,0 +1,28 @@
+# Two commands for a fresh machine: `make demo` (main jobs on the embedded defaults) and
+# `make test` (lint + the test suite). Both create .venv and install the project on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test bench bench-full ui conventions
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/python -m dag.demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+conventions: install
+	$(BIN)/python -m dag.conventions
+
+ui: install
+	DAGSTER_HOME=$$($(BIN)/python -m dag.instance | cut -d= -f2) $(BIN)/dagster dev

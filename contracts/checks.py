@@ -1,0 +1,234 @@
+"""Contracts as Dagster asset checks: one blocking ``<asset>_contract`` check per asset.
+
+The check reads what the asset's own IO manager persisted for exactly the partition(s) of the
+run, validates it against the asset's pandera contract with every failure collected, and reports
+failing rows per rule and masked example rows. Bronze failures warn (raw data is kept as
+delivered); silver and gold failures are errors that stop downstream assets in the same run.
+"""
+
+import inspect
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+import pandera.polars as pa
+import polars as pl
+from pandera.config import ValidationDepth, config_context
+
+from contracts.schema import key_columns, mask_columns
+
+TIERS = ("bronze", "silver", "gold")
+MAX_EXAMPLES = 20
+MASK = "***"
+_ROW = "__contract_row__"
+
+
+def tier_of(asset: dg.AssetsDefinition) -> str:
+    """The asset's ``tags["data_tier"]`` (bronze, silver or gold); anything else is an error."""
+    tier = asset.tags_by_key.get(asset.key, {}).get("data_tier")
+    if tier not in TIERS:
+        raise ValueError(
+            f"asset {asset.key.to_user_string()}: tags['data_tier'] is {tier!r}, "
+            f"expected one of {TIERS}"
+        )
+    return tier
+
+
+def severity_of(asset: dg.AssetsDefinition) -> dg.AssetCheckSeverity:
+    """WARN for bronze (raw data is kept as delivered), ERROR for silver and gold."""
+    if tier_of(asset) == "bronze":
+        return dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckSeverity.ERROR
+
+
+def _rule_names(failures: pl.DataFrame) -> pl.Expr:
+    """One readable rule name per failure case: ``column: check`` or the frame-level check."""
+    return (
+        pl.when(pl.col("schema_context") == "Column")
+        .then(pl.col("column") + pl.lit(": ") + pl.col("check"))
+        .otherwise(pl.col("check"))
+        .alias("rule")
+    )
+
+
+def failure_summary(failures: pl.DataFrame, mask: Sequence[str] = ()) -> pl.DataFrame:
+    """Failing rows per rule, with up to 3 failing values (none from PII columns or whole rows).
+
+    Schema-level failures (missing column, wrong dtype) have no row; they count their cases.
+    """
+    shown = (pl.col("schema_context") == "Column") & ~pl.col("column").is_in(list(mask))
+    return (
+        failures.with_columns(_rule_names(failures))
+        .group_by("rule", maintain_order=True)
+        .agg(
+            pl.when(pl.col("index").is_not_null().any())
+            .then(pl.col("index").drop_nulls().n_unique())
+            .otherwise(pl.len())
+            .cast(pl.Int64)
+            .alias("failing_rows"),
+            pl.col("failure_case")
+            .filter(shown | pl.col("index").is_null())
+            .drop_nulls()
+            .str.slice(0, 60)
+            .unique(maintain_order=True)
+            .head(3)
+            .str.join(", ")
+            .alias("example values"),
+        )
+        .sort("failing_rows", "rule", descending=[True, False])
+    )
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    header = "| " + " | ".join(_cell(name) for name in frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(_cell(value) for value in row) + " |" for row in frame.iter_rows()]
+    return "\n".join([header, rule, *body])
+
+
+def failing_examples(
+    data: pl.DataFrame, failures: pl.DataFrame, mask: Sequence[str], n: int = MAX_EXAMPLES
+) -> pl.DataFrame:
+    """Up to ``n`` failing rows joined back to their data, with the rules each broke, PII masked."""
+    by_row = (
+        failures.filter(pl.col("index").is_not_null())
+        .with_columns(_rule_names(failures))
+        .group_by("index")
+        .agg(pl.col("rule").unique(maintain_order=True).str.join("; ").alias("rules_failed"))
+        .sort("index")
+        .head(n)
+        .select(pl.col("index").cast(pl.UInt32).alias(_ROW), "rules_failed")
+    )
+    rows = data.with_row_index(_ROW).join(by_row, on=_ROW, how="inner").sort(_ROW)
+    masked = [
+        pl.when(pl.col(name).is_null()).then(None).otherwise(pl.lit(MASK)).alias(name)
+        for name in mask
+        if name in data.columns
+    ]
+    return rows.with_columns(masked).select(
+        pl.col(_ROW).alias("row"), "rules_failed", *data.columns
+    )
+
+
+def _named_key_rule(failures: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """Name the composite-key rule after its columns: ``unique (date, exchange, ticker)``."""
+    key_rule = f"unique ({', '.join(keys)})"
+    return failures.with_columns(
+        pl.when(pl.col("check") == "multiple_fields_uniqueness")
+        .then(pl.lit(key_rule))
+        .otherwise(pl.col("check"))
+        .alias("check")
+    )
+
+
+def validate_frame(
+    data: pl.DataFrame, model: type[pa.DataFrameModel], mask: Sequence[str] = ()
+) -> tuple[bool, dict[str, Any]]:
+    """Validate ``data`` with ``model``, all failures collected; return (passed, metadata)."""
+    started = time.perf_counter()
+    metadata: dict[str, Any] = {"rows_checked": data.height}
+    try:
+        # Full depth always: the check exists to run the data rules, whatever PANDERA_* says.
+        with config_context(
+            validation_enabled=True, validation_depth=ValidationDepth.SCHEMA_AND_DATA
+        ):
+            model.validate(data, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        failures = _named_key_rule(errors.failure_cases, key_columns(model))
+    else:
+        metadata["failing_rows"] = 0
+        metadata["validation_sec"] = round(time.perf_counter() - started, 3)
+        return True, metadata
+    summary = failure_summary(failures, mask)
+    examples = failing_examples(data, failures, mask)
+    metadata["failing_rows"] = failures.get_column("index").drop_nulls().n_unique()
+    metadata["rules_failed"] = dg.MetadataValue.json(summary.get_column("rule").to_list())
+    metadata["failing_rows_by_rule"] = dg.MetadataValue.json(
+        dict(zip(summary.get_column("rule"), summary.get_column("failing_rows"), strict=True))
+    )
+    metadata["failures"] = dg.MetadataValue.md(_markdown(summary))
+    if examples.height:
+        metadata["failing_examples"] = dg.MetadataValue.md(_markdown(examples))
+    metadata["validation_sec"] = round(time.perf_counter() - started, 3)
+    return False, metadata
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _partitions_label(context: dg.AssetCheckExecutionContext) -> str:
+    """The partition key, or ``start...end`` for a single-run range backfill."""
+    if context.has_partition_key:
+        return context.partition_key
+    key_range = context.partition_key_range
+    return f"{key_range.start}...{key_range.end}"
+
+
+def contract_check(
+    asset: dg.AssetsDefinition,
+    model: type[pa.DataFrameModel],
+    *,
+    pii_columns: Sequence[str] = (),
+) -> dg.AssetChecksDefinition:
+    """A blocking ``<asset>_contract`` check validating the persisted partition(s) with ``model``.
+
+    The check is partitioned like the asset and loads the data through the asset's own IO manager
+    (as a ``pl.LazyFrame`` restricted to the run's partition or partition range), validates it
+    with ``lazy=True`` and reports ``rows_checked``, ``failing_rows``, ``rules_failed``,
+    ``failing_rows_by_rule``, a ``failures`` table and up to 20 ``failing_examples`` (columns
+    marked ``pii`` in the model, plus ``pii_columns``, masked). Severity is WARN for bronze and
+    ERROR for silver/gold, so a failing silver/gold check stops downstream assets in the run.
+    """
+    if not isinstance(asset, dg.AssetsDefinition) or len(asset.keys) != 1:
+        raise TypeError(f"contract_check needs a single-asset AssetsDefinition, got {asset!r}")
+    asset_name = asset.key.path[-1]
+    severity = severity_of(asset)
+    mask = mask_columns(model, pii_columns)
+    partitioned = asset.partitions_def is not None
+
+    def _contract(context: dg.AssetCheckExecutionContext, **persisted: pl.LazyFrame):
+        passed, metadata = validate_frame(persisted[asset_name].collect(), model, mask)
+        if partitioned:
+            metadata["partitions"] = _partitions_label(context)
+        return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
+
+    # The input is named after the asset (logs read "Loaded input 'nps_his_digest'"), typed
+    # pl.LazyFrame so the asset's IO manager hands over a lazy scan of the run's partition(s).
+    _contract.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                "context",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=dg.AssetCheckExecutionContext,
+            ),
+            inspect.Parameter(
+                asset_name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=pl.LazyFrame
+            ),
+        ],
+        return_annotation=dg.AssetCheckResult,
+    )
+    _contract.__annotations__ = {
+        "context": dg.AssetCheckExecutionContext,
+        asset_name: pl.LazyFrame,
+        "return": dg.AssetCheckResult,
+    }
+    check = dg.asset_check(
+        asset=asset,
+        name=f"{asset_name}_contract",
+        description=(
+            f"{model.__name__} contract on {asset_name} ({tier_of(asset)}, "
+            f"{severity.value} on failure). {_first_line(model.__doc__)}"
+        ).strip(),
+        blocking=True,
+        metadata={"contract": model.__name__, "severity": severity.value},
+        partitions_def=asset.partitions_def,
+    )(_contract)
+    return check

@@ -1,0 +1,1 @@
+"""The organisation's Dagster code location: CD, DS, IS, SS and NPS on Polars + Arrow."""

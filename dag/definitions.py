@@ -1,0 +1,67 @@
+"""The code location: every group's assets, checks, jobs, schedules, sensors and resources.
+
+Kept thin on purpose: modules define assets (grouped per project below), `jobs.py`,
+`schedules.py` and `sensors.py` define automation, `resources.py` binds every resource once.
+"""
+
+import dagster as dg
+
+from dag import (
+    cd_bppedd_processing,
+    cd_display_processing,
+    cd_history_bppedds,
+    cd_history_marketcaps,
+    cd_history_prices,
+    cd_marketcap_processing,
+    cd_metrics_processing,
+    cd_price_processing,
+    cd_raw_ingestion,
+    cd_security_processing,
+    cd_serving_loads,
+)
+from dag import (
+    nps_data_processing,
+    nps_index_optimization,
+    nps_kyc_etl,
+    nps_postgres_simple,
+    nps_raw_ingestion,
+)
+from dag.jobs import all_jobs
+from dag.resources import build_resources
+from dag.schedules import all_schedules
+from dag.sensors import all_sensors, freshness_checks
+
+cd_modules = [
+    cd_raw_ingestion,
+    cd_security_processing,
+    cd_price_processing,
+    cd_marketcap_processing,
+    cd_bppedd_processing,
+    cd_metrics_processing,
+    cd_display_processing,
+    cd_serving_loads,
+    cd_history_prices,
+    cd_history_marketcaps,
+    cd_history_bppedds,
+]
+nps_modules = [
+    nps_raw_ingestion,
+    nps_data_processing,
+    nps_postgres_simple,
+    nps_index_optimization,
+    nps_kyc_etl,
+]
+
+all_cd_assets = dg.load_assets_from_modules(cd_modules)
+all_cd_asset_checks = dg.load_asset_checks_from_modules(cd_modules)
+all_nps_assets = dg.load_assets_from_modules(nps_modules)
+all_nps_asset_checks = dg.load_asset_checks_from_modules(nps_modules)
+
+defs = dg.Definitions(
+    assets=[*all_cd_assets, *all_nps_assets],
+    asset_checks=[*all_cd_asset_checks, *all_nps_asset_checks, *freshness_checks],
+    jobs=all_jobs,
+    schedules=all_schedules,
+    sensors=all_sensors,
+    resources=build_resources(),
+)

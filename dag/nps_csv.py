@@ -1,0 +1,354 @@
+"""Reading one NPS monthly workplace file (국민연금 가입 사업장 내역) into canonical string columns.
+
+The file is CP949 (UTF-8 with a BOM is accepted), 22 columns, one row per enrolled workplace.
+The header comes in variants (plain, a space after each comma, 2021-era names with notes in
+parentheses, legacy English codes); columns are recognised by the leading word of each name,
+never by position alone. Values stay strings exactly as delivered (bronze); typing is silver's job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+# Canonical column names in the order of the real header (DOMAINS.md), used bronze -> gold.
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "data_created_ym",
+    "company_name",
+    "business_reg_num",
+    "join_status",
+    "zip_code",
+    "lot_number_address",
+    "road_name_address",
+    "legal_dong_addr_code",
+    "admin_dong_addr_code",
+    "addr_sido_code",
+    "addr_sigungu_code",
+    "addr_emdong_code",
+    "workplace_type",
+    "industry_code",
+    "industry_name",
+    "applied_at",
+    "re_registered_at",
+    "withdrawn_at",
+    "subscriber_count",
+    "monthly_notice_amount",
+    "new_subscribers",
+    "lost_subscribers",
+)
+
+# The real header of the published file (one line, no spaces after the commas).
+KOREAN_HEADER: tuple[str, ...] = (
+    "자료생성년월",
+    "사업장명",
+    "사업자등록번호",
+    "사업장가입상태코드 1 등록 2 탈퇴",
+    "우편번호",
+    "사업장지번상세주소",
+    "사업장도로명상세주소",
+    "고객법정동주소코드",
+    "고객행정동주소코드",
+    "법정동주소광역시도코드",
+    "법정동주소광역시시군구코드",
+    "법정동주소광역시시군구읍면동코드",
+    "사업장형태구분코드 1 법인 2 개인",
+    "사업장업종코드",
+    "사업장업종코드명",
+    "적용일자",
+    "재등록일자",
+    "탈퇴일자",
+    "가입자수",
+    "당월고지금액",
+    "신규취득자수",
+    "상실가입자수",
+)
+
+# 2021-era names: the same leading words with notes in parentheses / colons.
+ANNOTATED_2021_HEADER: tuple[str, ...] = tuple(
+    {
+        "자료생성년월": "자료생성년월(자격마감일 기준 익월 생성)",
+        "사업장가입상태코드 1 등록 2 탈퇴": "사업장가입상태코드 1:등록2:탈퇴",
+        "사업장형태구분코드 1 법인 2 개인": "사업장형태구분코드 1:법인2:개인",
+        "가입자수": "가입자수(고지인원 수 포함)",
+        "당월고지금액": "당월고지금액(원)",
+    }.get(name, name)
+    for name in KOREAN_HEADER
+)
+
+# Legacy English codes of the older extracts (DATA_CRT_YM, WKPL_NM, BZOWR_RGST_NO, ...).
+ENGLISH_HEADER: tuple[str, ...] = (
+    "DATA_CRT_YM",
+    "WKPL_NM",
+    "BZOWR_RGST_NO",
+    "WKPL_JNNG_STCD",
+    "ZIP",
+    "WKPL_LTNO_DTL_ADDR",
+    "WKPL_ROAD_NM_DTL_ADDR",
+    "LDONG_ADDR_CD",
+    "HDONG_ADDR_CD",
+    "LDONG_ADDR_MGPL_DG_CD",
+    "LDONG_ADDR_MGPL_SGGU_CD",
+    "LDONG_ADDR_MGPL_SGGU_EMD_CD",
+    "WKPL_STYL_DVCD",
+    "WKPL_INTP_CD",
+    "VLDT_VL_KRN_NM",
+    "ADPT_DT",
+    "RE_RGST_DT",
+    "SCSN_DT",
+    "JNNGP_CNT",
+    "CRRMM_NTC_AMT",
+    "NW_ACQZR_CNT",
+    "LSS_JNNGP_CNT",
+)
+
+HEADER_VARIANTS = ("standard", "spaced", "annotated_2021", "legacy_english")
+LINEAGE_COLUMNS: tuple[str, ...] = (
+    "source_file",
+    "source_sha256",
+    "source_bytes",
+    "line_number",
+    "header_variant",
+    "bytes_replaced",
+)
+_LEADING_WORD = re.compile(r"^[^\s(（:]+")
+
+
+def leading_word(name: str) -> str:
+    """The first word of a header name: up to a space, a parenthesis or a colon (BOM stripped)."""
+    cleaned = name.replace("\ufeff", "").strip().strip('"').strip()
+    match = _LEADING_WORD.match(cleaned)
+    return match.group(0) if match else ""
+
+
+_KOREAN_WORDS = {leading_word(name): canon for name, canon in zip(KOREAN_HEADER, CANONICAL_COLUMNS)}
+_ENGLISH_WORDS = dict(zip(ENGLISH_HEADER, CANONICAL_COLUMNS))
+LEADING_WORDS: dict[str, str] = {**_KOREAN_WORDS, **_ENGLISH_WORDS}
+
+
+class NpsCsvError(ValueError):
+    """A file that is not a readable NPS monthly workplace file; the message names file and cause."""
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """How a header line was recognised: canonical name per file column, and the variant."""
+
+    columns: tuple[str, ...]
+    variant: str
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """One parsed file: canonical string columns + lineage, and file-level facts for metadata."""
+
+    frame: pl.DataFrame
+    file_name: str
+    sha256: str
+    file_bytes: int
+    encoding: str
+    header_variant: str
+    bytes_replaced: int
+
+    @property
+    def rows(self) -> int:
+        return self.frame.height
+
+
+# --- decoding -------------------------------------------------------------------------------
+_counter = threading.local()
+
+
+def _count_and_replace(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    _counter.replaced = getattr(_counter, "replaced", 0) + (error.end - error.start)
+    return "\ufffd", error.end
+
+
+codecs.register_error("nps_count_replace", _count_and_replace)
+_BOM = codecs.BOM_UTF8
+
+
+def decode(raw: bytes) -> tuple[str, str, int]:
+    """Decode a file: UTF-8 when it starts with a BOM, else CP949; undecodable bytes become
+    U+FFFD. Returns (text, encoding, number of bytes replaced)."""
+    _counter.replaced = 0
+    if raw.startswith(_BOM):
+        text = raw[len(_BOM) :].decode("utf-8", errors="nps_count_replace")
+        encoding = "utf-8-sig"
+    else:
+        text = raw.decode("cp949", errors="nps_count_replace")
+        encoding = "cp949"
+    return text, encoding, _counter.replaced
+
+
+# --- header ---------------------------------------------------------------------------------
+def parse_header(line: str, file_name: str) -> HeaderInfo:
+    """Recognise a header line by the leading word of each name; raise naming what is wrong."""
+    names = next(csv.reader([line]))
+    words = [leading_word(name) for name in names]
+    if not any(words):
+        raise NpsCsvError(f"{file_name}: header line is empty")
+    canon = [LEADING_WORDS.get(word, LEADING_WORDS.get(word.upper())) for word in words]
+    unknown = [f"{i + 1}:{name.strip()!r}" for i, (name, c) in enumerate(zip(names, canon)) if not c]
+    found = [c for c in canon if c]
+    missing = [c for c in CANONICAL_COLUMNS if c not in found]
+    duplicated = sorted({c for c in found if found.count(c) > 1})
+    if len(names) != len(CANONICAL_COLUMNS) or unknown or missing or duplicated:
+        problems = [f"header has {len(names)} columns, expected {len(CANONICAL_COLUMNS)}"]
+        if unknown:
+            problems.append(f"unknown column names {unknown}")
+        if missing:
+            problems.append(f"missing columns {missing}")
+        if duplicated:
+            problems.append(f"duplicated columns {duplicated}")
+        raise NpsCsvError(f"{file_name}: unrecognised NPS header: " + "; ".join(problems))
+    if any(word.upper() in _ENGLISH_WORDS for word in words):
+        variant = "legacy_english"
+    elif any(re.search(r"[(（:]", name) for name in names):
+        variant = "annotated_2021"
+    elif ", " in line:
+        variant = "spaced"
+    else:
+        variant = "standard"
+    return HeaderInfo(columns=tuple(c for c in canon if c), variant=variant)
+
+
+def split_header(text: str, file_name: str) -> tuple[str, str]:
+    """(header line, body) of decoded text; an empty file is an error."""
+    if not text.strip():
+        raise NpsCsvError(f"{file_name}: file is empty (no header, no rows)")
+    end = text.find("\n")
+    if end < 0:
+        return text.rstrip("\r"), ""
+    return text[:end].rstrip("\r"), text[end + 1 :]
+
+
+# --- body -----------------------------------------------------------------------------------
+_QUOTED = r'"(?:[^"]|"")*"'
+
+
+def _field_count_errors(body: bytes, file_name: str) -> None:
+    """Every non-blank line must hold exactly 22 fields (quoted commas excluded)."""
+    lines = pl.read_csv(
+        body,
+        has_header=False,
+        separator="\x1f",
+        quote_char=None,
+        schema={"line": pl.String},
+        empty_string_is_null=False,
+    ).with_row_index("line_number", offset=2)
+    bad = lines.filter(
+        (pl.col("line").str.strip_chars("\r") != "")
+        & (
+            pl.col("line").str.replace_all(_QUOTED, "q").str.count_matches(",", literal=True) + 1
+            != len(CANONICAL_COLUMNS)
+        )
+    )
+    if bad.height:
+        first = bad.row(0, named=True)
+        fields = first["line"].count(",") + 1 if '"' not in first["line"] else "?"
+        raise NpsCsvError(
+            f"{file_name}: {bad.height} data line(s) do not have {len(CANONICAL_COLUMNS)} fields; "
+            f"first is line {first['line_number']} ({fields} fields): {first['line'][:120]!r}"
+        )
+
+
+def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
+    """Parse one monthly file into canonical string columns plus lineage columns.
+
+    Columns: the 22 canonical names (String, values exactly as delivered, empty fields as ""),
+    then source_file, source_sha256, source_bytes, line_number (1-based physical line; header is
+    line 1), header_variant and bytes_replaced (file-level count of undecodable bytes).
+    Blank lines are skipped. Raises `NpsCsvError` for an empty file, an unknown header, a header
+    without 22 columns, a data line without 22 fields, or a file with no data rows.
+    """
+    if not raw or not raw.replace(_BOM, b"").strip():
+        raise NpsCsvError(f"{file_name}: file is empty ({len(raw)} bytes)")
+    text, encoding, replaced = decode(raw)
+    header_line, body_text = split_header(text, file_name)
+    header = parse_header(header_line, file_name)
+    body = body_text.encode("utf-8")
+    _field_count_errors(body, file_name)
+    positional = [f"_c{i}" for i in range(len(header.columns))]
+    frame = (
+        pl.read_csv(
+            body,
+            has_header=False,
+            schema=dict.fromkeys(positional, pl.String),
+            quote_char='"',
+            empty_string_is_null=False,
+            raise_if_empty=False,
+        )
+        .rename(dict(zip(positional, header.columns)))
+        .with_row_index("line_number", offset=2)
+        .filter(~pl.all_horizontal(pl.col(CANONICAL_COLUMNS).fill_null("").str.strip_chars() == ""))
+    )
+    if frame.height == 0:
+        raise NpsCsvError(f"{file_name}: header only, no data rows")
+    sha = hashlib.sha256(raw).hexdigest()
+    frame = frame.select(
+        *(pl.col(c).fill_null("") for c in CANONICAL_COLUMNS),
+        pl.lit(file_name, pl.String).alias("source_file"),
+        pl.lit(sha, pl.String).alias("source_sha256"),
+        pl.lit(len(raw), pl.Int64).alias("source_bytes"),
+        pl.col("line_number").cast(pl.Int64),
+        pl.lit(header.variant, pl.String).alias("header_variant"),
+        pl.lit(replaced, pl.Int64).alias("bytes_replaced"),
+    )
+    return ParsedFile(
+        frame=frame,
+        file_name=file_name,
+        sha256=sha,
+        file_bytes=len(raw),
+        encoding=encoding,
+        header_variant=header.variant,
+        bytes_replaced=replaced,
+    )
+
+
+_YM = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
+
+
+def parse_ym(value: str) -> date | None:
+    """`YYYY-MM` (자료생성년월) as the first day of that month, None when malformed."""
+    match = _YM.match(value or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        return None
+    return date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def file_month(frame: pl.DataFrame, file_name: str) -> date:
+    """The data month of a parsed file: the most frequent well-formed 자료생성년월 value."""
+    counts = (
+        frame.select(pl.col("data_created_ym").str.strip_chars())
+        .filter(pl.col("data_created_ym").str.contains(r"^\d{4}-(0[1-9]|1[0-2])$"))
+        .group_by("data_created_ym")
+        .len()
+        .sort(["len", "data_created_ym"], descending=[True, False])
+    )
+    if counts.height == 0:
+        raise NpsCsvError(f"{file_name}: no row has a valid 자료생성년월 (YYYY-MM)")
+    month = parse_ym(counts.item(0, "data_created_ym"))
+    assert month is not None  # the filter above admits only valid months
+    return month
+
+
+def peek_month(head: bytes, file_name: str) -> date:
+    """The data month of a file from its first bytes only (header + first complete rows)."""
+    text, _, _ = decode(head)
+    header_line, body = split_header(text, file_name)
+    header = parse_header(header_line, file_name)
+    position = header.columns.index("data_created_ym")
+    complete = body[: body.rfind("\n") + 1] if "\n" in body else ""
+    for row in csv.reader(complete.splitlines()):
+        if len(row) > position and (month := parse_ym(row[position])):
+            return month
+    raise NpsCsvError(f"{file_name}: no valid 자료생성년월 in the first {len(head)} bytes")

@@ -1,0 +1,98 @@
+"""Every resource of the code location, bound once: EnvVar when set, embedded default otherwise.
+
+Environments (dev/stg/prod) differ only in environment variables (see .env.example). When a
+variable is unset, the embedded default of DESIGN.md applies, so the project runs with no external
+service: lake under ./data/lake, Turso file ./data/turso.db, DuckDB files ./data/<prefix>.duckdb,
+and a PostgreSQL server started on demand under ./data/postgres. DAG_DATA_DIR moves ./data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dag.cd_source import KrxSource
+from dag.nps_source import NpsSource
+from dag_io import DeltaIOManager, ParquetIOManager, PostgresResource, TursoResource
+
+PROJECTS = ("cd", "ds", "is", "nps")
+
+
+def data_dir() -> Path:
+    """Root of everything the embedded defaults write (./data unless DAG_DATA_DIR says else)."""
+    return Path(os.environ.get("DAG_DATA_DIR", "data")).resolve()
+
+
+def env_or(name: str, default: Any) -> Any:
+    """`dg.EnvVar(name)` when the variable is set (resolved at run time), else the default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def env_int_or(name: str, default: int) -> Any:
+    return dg.EnvVar.int(name) if os.environ.get(name) else default
+
+
+def lake_uri(fmt: str) -> Any:
+    """Root of one lake format: `<DAG_LAKE_URI>/<fmt>` when configured, ./data/lake/<fmt> else."""
+    configured = os.environ.get("DAG_LAKE_URI")
+    if configured:
+        return configured.rstrip("/") + f"/{fmt}"
+    return str(data_dir() / "lake" / fmt)
+
+
+def lake_storage_options() -> dict[str, str]:
+    """Object-store options; values are environment-variable *names*, resolved by dag_io at use."""
+    options = {
+        "AWS_ACCESS_KEY_ID": "env:AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY": "env:AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION": "env:AWS_REGION",
+        "AWS_ENDPOINT_URL": "env:AWS_ENDPOINT_URL",
+        "conditional_put": "env:DAG_LAKE_CONDITIONAL_PUT",
+    }
+    return options if os.environ.get("DAG_LAKE_URI") else {}
+
+
+def postgres_resource(project: str) -> PostgresResource:
+    """A project's PostgreSQL: `<P>_POSTGRES_*` when set, else the embedded pgserver database."""
+    p = project.upper()
+    return PostgresResource(
+        host=env_or(f"{p}_POSTGRES_HOST", ""),
+        port=env_int_or(f"{p}_POSTGRES_PORT", 5432),
+        user=env_or(f"{p}_POSTGRES_USER", "postgres"),
+        password=env_or(f"{p}_POSTGRES_PASSWORD", ""),
+        database=env_or(f"{p}_POSTGRES_DB", project),
+        embedded_dir=str(data_dir() / "postgres"),
+    )
+
+
+def build_resources() -> dict[str, Any]:
+    """The resource dictionary of `defs` (re-evaluated by tests after changing the environment)."""
+    delta = DeltaIOManager(root_uri=lake_uri("delta"), storage_options=lake_storage_options())
+    parquet = ParquetIOManager(root_uri=lake_uri("parquet"), storage_options=lake_storage_options())
+    resources: dict[str, Any] = {
+        "io_manager": delta,
+        "delta_io_manager": delta,
+        "parquet_io_manager": parquet,
+        "turso": TursoResource(
+            url=env_or("TURSO_DATABASE_URL", str(data_dir() / "turso.db")),
+            auth_token=env_or("TURSO_AUTH_TOKEN", ""),
+        ),
+        "nps_source": NpsSource(
+            mode=env_or("NPS_SOURCE_MODE", "sample"),
+            source_dir=env_or("NPS_SOURCE_DIR", str(data_dir() / "sources" / "nps")),
+            base_url=env_or("NPS_SOURCE_BASE_URL", "https://www.data.go.kr"),
+            sample_rows=env_int_or("NPS_SAMPLE_ROWS", 2_000),
+        ),
+        "krx_source": KrxSource(mode=env_or("KRX_SOURCE_MODE", "sample")),
+    }
+    for project in PROJECTS:
+        resources[f"{project}_postgres"] = postgres_resource(project)
+    for project in ("cd", "ds", "nps"):
+        resources[f"{project}_duckdb"] = DuckDBResource(
+            database=env_or(f"{project.upper()}_DUCKDB_PATH", str(data_dir() / f"{project}.duckdb"))
+        )
+    return resources

@@ -1,0 +1,367 @@
+"""Gold loaders, database-neutral part: move a Polars frame into a serving table as Arrow.
+
+A *load* puts one Gold table (a business table such as the pension register or the daily
+market summary) into a serving database in one transaction. This module holds what does not
+depend on the database: identifier validation and quoting, the table's column DDL derived from a
+pandera contract or from the frame's schema, the check that an existing table matches the frame,
+batching a LazyFrame into an Arrow `RecordBatchReader`, and the four modes:
+
+- ``replace``: the table's whole contents become the frame (the dialect decides how the swap is
+  made atomic: a staging table renamed in place on PostgreSQL).
+- ``replace_partitions``: rows whose partition columns equal one of the frame's distinct values
+  are deleted (bound parameters), then the frame is ingested.
+- ``append``: the frame is ingested.
+- ``upsert``: the frame is ingested into a staging table, then merged with
+  ``INSERT ... ON CONFLICT (keys) DO UPDATE``.
+
+Everything runs in the connection's single transaction; the caller commits only on success and
+otherwise closes the connection, which rolls back: nothing partial is ever visible.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import polars as pl
+import pyarrow as pa
+
+Mode = Literal["replace", "replace_partitions", "append", "upsert"]
+MODES: tuple[str, ...] = ("replace", "replace_partitions", "append", "upsert")
+BATCH_ROWS = 131_072
+"""Rows per Arrow batch when a LazyFrame is streamed into the database."""
+
+_IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
+_MAX_IDENTIFIER_BYTES = 63
+
+
+class LoadError(ValueError):
+    """A load that was refused before (or rolled back after) touching the table."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one load did: the target table, the rows written and the wall-clock seconds."""
+
+    table: str
+    rows: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a serving table: name, SQL type (dialect spelling) and nullability."""
+
+    name: str
+    sql_type: str
+    nullable: bool = True
+
+
+def validate_identifier(name: str, what: str = "identifier") -> str:
+    """`name` unchanged when it is a plain identifier (letters, digits, `_`), else `LoadError`."""
+    if (
+        not isinstance(name, str)
+        or not _IDENTIFIER.match(name)
+        or len(name.encode()) > _MAX_IDENTIFIER_BYTES
+    ):
+        raise LoadError(
+            f"invalid {what} {name!r}: use letters, digits and '_' only, not starting with a "
+            f"digit, at most {_MAX_IDENTIFIER_BYTES} bytes"
+        )
+    return name
+
+
+def quote(name: str) -> str:
+    """A validated identifier in double quotes (valid in PostgreSQL and SQLite)."""
+    return '"' + validate_identifier(name) + '"'
+
+
+def quote_catalog_name(name: str) -> str:
+    """A name read back from the database catalog, quoted with embedded quotes doubled."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A validated `table` or `schema.table` reference."""
+
+    schema: str | None
+    name: str
+
+    @classmethod
+    def parse(cls, table: str) -> TableName:
+        parts = table.split(".") if isinstance(table, str) else [table]
+        if len(parts) > 2:
+            raise LoadError(f"invalid table name {table!r}: expected 'table' or 'schema.table'")
+        schema = validate_identifier(parts[0], "schema name") if len(parts) == 2 else None
+        return cls(schema, validate_identifier(parts[-1], "table name"))
+
+    @property
+    def sql(self) -> str:
+        prefix = f"{quote(self.schema)}." if self.schema else ""
+        return prefix + quote(self.name)
+
+    def sibling(self, tag: str) -> TableName:
+        """A uniquely named table in the same schema (staging tables)."""
+        return TableName(self.schema, f"{self.name[:40]}__{tag}_{uuid.uuid4().hex[:8]}")
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+class Cursor(Protocol):
+    """The part of an ADBC DB-API cursor the loaders use."""
+
+    def execute(self, operation: str, parameters: Any = None) -> Any: ...
+    def executemany(self, operation: str, seq_of_parameters: Any) -> Any: ...
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+    def adbc_ingest(self, table_name: str, data: Any, mode: str = ..., **kwargs: Any) -> int: ...
+
+
+class Dialect(Protocol):
+    """What a database must supply for `load_frame`."""
+
+    name: str
+
+    def sql_type(self, dtype: pl.DataType) -> str:
+        """SQL spelling of a Polars dtype, exactly as the catalog reports it back."""
+        ...
+
+    def polars_type(self, sql_type: str) -> pl.DataType | None:
+        """The Polars dtype a table column of `sql_type` is written from (None if unknown)."""
+        ...
+
+    def prepare(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Final encoding before Arrow export (e.g. dates as ISO text on SQLite)."""
+        ...
+
+    def placeholder(self, index: int) -> str: ...
+
+    def columns(self, cursor: Cursor, table: TableName) -> list[Column] | None:
+        """The existing table's columns in order, or None when the table does not exist."""
+        ...
+
+    def ensure_schema(self, cursor: Cursor, table: TableName) -> None: ...
+
+    def replace(self, cursor: Cursor, table: TableName, data: pa.RecordBatchReader,
+                columns: Sequence[Column], keys: Sequence[str], exists: bool) -> None:
+        """Make `data` the table's whole contents inside the open transaction."""
+        ...
+
+    def staging_like(self, cursor: Cursor, table: TableName) -> TableName:
+        """Create an empty staging copy of `table` (same columns) and return its name."""
+        ...
+
+
+def ingest(cursor: Cursor, table: TableName, data: pa.RecordBatchReader) -> None:
+    """Arrow bulk insert into an existing table (COPY on PostgreSQL)."""
+    cursor.adbc_ingest(table.name, data, mode="append", db_schema_name=table.schema)
+
+
+def create_table_sql(table: TableName, columns: Sequence[Column], keys: Sequence[str]) -> str:
+    """`CREATE TABLE` with NOT NULL for non-nullable columns and PRIMARY KEY(keys)."""
+    parts = [
+        f"{quote(c.name)} {c.sql_type}{'' if c.nullable and c.name not in keys else ' NOT NULL'}"
+        for c in columns
+    ]
+    if keys:
+        parts.append(f"PRIMARY KEY ({', '.join(quote(k) for k in keys)})")
+    return f"CREATE TABLE {table.sql} ({', '.join(parts)})"
+
+
+def contract_columns(contract: Any, dialect: Dialect) -> list[Column]:
+    """Columns of a pandera polars `DataFrameModel`: its dtypes and nullability, in order."""
+    schema = contract.to_schema()
+    out = []
+    for name, column in schema.columns.items():
+        dtype = getattr(column.dtype, "type", None)
+        if not isinstance(dtype, pl.DataType) and not (
+            isinstance(dtype, type) and issubclass(dtype, pl.DataType)
+        ):
+            raise LoadError(
+                f"contract {contract.__name__}: column {name!r} has no Polars dtype ({column.dtype})"
+            )
+        out.append(Column(validate_identifier(name, "column name"),
+                          dialect.sql_type(dtype), bool(column.nullable)))
+    return out
+
+
+def frame_columns(schema: pl.Schema, dialect: Dialect) -> list[Column]:
+    """Columns derived from the frame's schema (all nullable; keys become NOT NULL on create)."""
+    return [Column(name, dialect.sql_type(dtype)) for name, dtype in schema.items()]
+
+
+_INTS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
+
+
+def _safe_cast(source: pl.DataType, target: pl.DataType) -> bool:
+    """Whether casting `source` to `target` can never lose or change a value."""
+    if source == pl.Null:
+        return True
+    if source in (pl.Categorical, pl.Enum) or isinstance(source, pl.Enum | pl.Categorical):
+        return target == pl.String
+    if source == pl.Float32:
+        return target == pl.Float64
+    if source in _INTS and target in _INTS:
+        bits = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64,
+                pl.UInt8: 9, pl.UInt16: 17, pl.UInt32: 33}
+        return target.is_signed_integer() and bits[source.base_type()] <= bits[target.base_type()]
+    if isinstance(source, pl.Decimal) and isinstance(target, pl.Decimal):
+        src_int = (source.precision or 38) - source.scale
+        return target.scale >= source.scale and target.precision - target.scale >= src_int
+    return False
+
+
+def conform(
+    schema: pl.Schema, columns: Sequence[Column], dialect: Dialect, table: TableName
+) -> list[pl.Expr]:
+    """Expressions that select the frame in the table's column order, cast where safe.
+
+    Raises `LoadError` naming every mismatching column when the frame does not fit the table.
+    """
+    problems = []
+    table_names = [c.name for c in columns]
+    missing = [n for n in table_names if n not in schema]
+    extra = [n for n in schema if n not in table_names]
+    if missing:
+        problems.append(f"columns missing from the frame: {missing}")
+    if extra:
+        problems.append(f"frame columns not in the table: {extra}")
+    exprs = []
+    for column in columns:
+        if column.name not in schema:
+            continue
+        dtype = schema[column.name]
+        expr = pl.col(column.name)
+        if dialect.sql_type(dtype) != column.sql_type:
+            target = dialect.polars_type(column.sql_type)
+            if target is None or not _safe_cast(dtype, target):
+                problems.append(
+                    f"column {column.name!r}: frame dtype {dtype} ({dialect.sql_type(dtype)}) "
+                    f"does not fit table type {column.sql_type}"
+                )
+                continue
+            expr = expr.cast(target, strict=True)
+        exprs.append(expr)
+    if problems:
+        raise LoadError(f"{dialect.name} table {table}: frame does not match: "
+                        + "; ".join(problems))
+    return exprs
+
+
+class _CountingBatches:
+    """A RecordBatchReader over a LazyFrame, collected `BATCH_ROWS` rows at a time."""
+
+    def __init__(self, frame: pl.LazyFrame, schema: pl.Schema) -> None:
+        self.rows = 0
+        self._frame = frame
+        self.schema = pl.DataFrame(schema=schema).to_arrow(
+            compat_level=pl.CompatLevel.oldest()).schema
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for chunk in self._frame.collect_batches(chunk_size=BATCH_ROWS):
+            table = chunk.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(self.schema)
+            for batch in table.to_batches():
+                self.rows += batch.num_rows
+                yield batch
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema, self._batches())
+
+
+def _check_arguments(
+    schema: pl.Schema, mode: str, partition_columns: Sequence[str], keys: Sequence[str]
+) -> None:
+    if mode not in MODES:
+        raise LoadError(f"unknown load mode {mode!r}: expected one of {MODES}")
+    for name in schema:
+        validate_identifier(name, "column name")
+    for what, names in (("partition column", partition_columns), ("key column", keys)):
+        for name in names:
+            validate_identifier(name, what)
+            if name not in schema:
+                raise LoadError(f"{what} {name!r} is not a column of the frame: {list(schema)}")
+    if mode == "replace_partitions" and not partition_columns:
+        raise LoadError("mode 'replace_partitions' needs partition_columns")
+    if mode == "upsert" and not keys:
+        raise LoadError("mode 'upsert' needs keys")
+
+
+def delete_partitions(
+    cursor: Cursor, dialect: Dialect, table: TableName, values: pa.Table
+) -> None:
+    """DELETE the rows whose partition columns equal one of `values`' rows (bound parameters)."""
+    if values.num_rows == 0:
+        return
+    conditions = []
+    for i, name in enumerate(values.column_names):
+        op = "IS NOT DISTINCT FROM" if dialect.name == "postgres" else "IS"
+        if values.column(name).null_count == 0:
+            op = "="
+        conditions.append(f"{quote(name)} {op} {dialect.placeholder(i + 1)}")
+    cursor.executemany(f"DELETE FROM {table.sql} WHERE {' AND '.join(conditions)}", values)
+
+
+def upsert_sql(table: TableName, staging: TableName, columns: Sequence[str],
+               keys: Sequence[str]) -> str:
+    """Merge `staging` into `table` on `keys`: new keys inserted, existing rows updated."""
+    cols = ", ".join(quote(c) for c in columns)
+    updates = [f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in keys]
+    action = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+    return (
+        f"INSERT INTO {table.sql} ({cols}) SELECT {cols} FROM {staging.sql} WHERE true "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) {action}"
+    )
+
+
+def load_frame(
+    cursor: Cursor,
+    dialect: Dialect,
+    table: str,
+    frame: pl.LazyFrame | pl.DataFrame,
+    *,
+    mode: Mode,
+    partition_columns: Sequence[str] = (),
+    keys: Sequence[str] = (),
+    contract: Any = None,
+) -> LoadResult:
+    """Run one load inside the cursor's open transaction (the caller commits on success)."""
+    started = time.perf_counter()
+    target = TableName.parse(table)
+    lazy = frame.lazy()
+    schema = lazy.collect_schema()
+    _check_arguments(schema, mode, tuple(partition_columns), tuple(keys))
+
+    existing = dialect.columns(cursor, target)
+    if existing is not None:
+        columns = existing
+    elif contract is not None:
+        columns = contract_columns(contract, dialect)
+    else:
+        columns = frame_columns(schema, dialect)
+    selected = lazy.select(conform(schema, columns, dialect, target))
+    prepared = dialect.prepare(selected)
+    batches = _CountingBatches(prepared, prepared.collect_schema())
+
+    if existing is None and mode != "replace":
+        dialect.ensure_schema(cursor, target)
+        cursor.execute(create_table_sql(target, columns, keys))
+    if mode == "replace":
+        dialect.replace(cursor, target, batches.reader(), columns, keys, existing is not None)
+    elif mode == "replace_partitions":
+        values = prepared.select(list(partition_columns)).unique().collect()
+        delete_partitions(cursor, dialect, target, values.to_arrow(
+            compat_level=pl.CompatLevel.oldest()))
+        ingest(cursor, target, batches.reader())
+    elif mode == "append":
+        ingest(cursor, target, batches.reader())
+    else:
+        staging = dialect.staging_like(cursor, target)
+        ingest(cursor, staging, batches.reader())
+        cursor.execute(upsert_sql(target, staging, [c.name for c in columns], keys))
+        cursor.execute(f"DROP TABLE {staging.sql}")
+    return LoadResult(str(target), batches.rows, time.perf_counter() - started)
