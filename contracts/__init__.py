@@ -47,6 +47,20 @@ Using it (``dag/cd_*.py``)::
 
     cd_daily_price_contract = contract_check(cd_daily_price, CdDailyPrice)
 
+A load asset whose rows live in a database (it returns ``MaterializeResult``) reads them back::
+
+    cd_price_postgres_contract = contract_check(
+        cd_price_postgres,
+        CdPricePostgres,
+        read=read_price_back,  # (context) -> pl.LazyFrame of the run's partition(s)
+        required_resource_keys={"cd_postgres"},
+    )
+
+Loaders: ``polars_schema(model)``, ``key_columns(model)`` (primary key) and
+``contract_columns(model)`` (dtype, nullable, unique, pii per column) give the DDL facts.
+Tests: ``contracts.testing.assert_column_schema_matches(asset, model)``, and
+``contracts.strategies.frames(model, fix=...)`` (hypothesis) for property tests.
+
 Fields are non-nullable unless ``nullable=True``; dtypes are explicit (Python ``str``/``int``/
 ``float``/``bool``/``dt.date`` or Polars dtypes such as ``pl.Int64``, ``pl.List(pl.String)``).
 Keys include the partition column, since a check of a partition range validates the range.
@@ -57,7 +71,9 @@ from contracts.schema import (
     ContractColumn,
     column_schema,
     contract_columns,
+    frame_rules,
     key_columns,
+    mask_columns,
     pii_columns,
     polars_schema,
 )
@@ -68,7 +84,9 @@ __all__ = [
     "contract_check",
     "contract_columns",
     "failure_summary",
+    "frame_rules",
     "key_columns",
+    "mask_columns",
     "pii_columns",
     "polars_schema",
     "severity_of",

@@ -106,28 +106,28 @@ class CdStockcode(_CdKeyed):
     name: pl.String = pa.Field(str_length={"min_value": 1}, description="종목명: security name")
 
     class Config:
-        unique = ["date", "exchange", "ticker"]
+        unique = ("date", "exchange", "ticker")
 
 
 class CdPrices(_PriceValues, _CdKeyed):
     """Bronze: daily OHLCV per ticker as KRX published it (시가 ... 등락률)."""
 
     class Config:
-        unique = ["date", "exchange", "ticker"]
+        unique = ("date", "exchange", "ticker")
 
 
 class CdMarketcaps(_MarketcapValues, _CdKeyed):
     """Bronze: daily market cap, volume and listed shares per ticker."""
 
     class Config:
-        unique = ["date", "exchange", "ticker"]
+        unique = ("date", "exchange", "ticker")
 
 
 class CdBppedds(_BppeddValues, _CdKeyed):
     """Bronze: daily fundamentals (BPS, PER, PBR, EPS, DIV, DPS); KONEX publishes none."""
 
     class Config:
-        unique = ["date", "exchange", "ticker"]
+        unique = ("date", "exchange", "ticker")
 
     @pa.dataframe_check(description="KRX publishes no fundamentals for KONEX")
     @classmethod
@@ -169,7 +169,7 @@ class CdSecurity(pa.DataFrameModel):
     is_active: pl.Boolean = pa.Field(description="still listed (delisting_date is null)")
 
     class Config:
-        unique = ["ticker", "exchange"]
+        unique = ("ticker", "exchange")
 
     @pa.dataframe_check(description="listing_date <= last_listed_date < delisting_date")
     @classmethod
@@ -204,7 +204,7 @@ class CdCompany(pa.DataFrameModel):
     is_active: pl.Boolean = pa.Field(description="has at least one listed security")
 
     class Config:
-        unique = ["company_id"]
+        unique = ("company_id",)
 
 
 class _Digest(pa.DataFrameModel):
@@ -222,14 +222,14 @@ class CdDigestPrice(_YearMonth, _PriceValues, _Digest, _CdKeyed):
     """Silver: daily OHLCV per security; holidays are empty partitions, no all-zero rows."""
 
     class Config:
-        unique = ["date", "exchange", "ticker"]
+        unique = ("date", "exchange", "ticker")
 
 
 class CdDigestMarketcaps(_YearMonth, _MarketcapValues, _Digest, _CdKeyed):
     """Silver: daily market cap and shares per security; holidays are empty partitions."""
 
     class Config:
-        unique = ["date", "exchange", "ticker"]
+        unique = ("date", "exchange", "ticker")
 
     @pa.dataframe_check(description="market_cap = close x shares")
     @classmethod
@@ -243,7 +243,7 @@ class CdDigestBppedds(_YearMonth, _BppeddValues, _Digest, _CdKeyed):
     """Silver: daily fundamentals per security; rows with bps, pbr, eps, div, dps all 0 dropped."""
 
     class Config:
-        unique = ["date", "exchange", "ticker"]
+        unique = ("date", "exchange", "ticker")
 
     @pa.dataframe_check(description="not all of bps, pbr, eps, div, dps are 0; no KONEX")
     @classmethod
@@ -255,3 +255,210 @@ class CdDigestBppedds(_YearMonth, _BppeddValues, _Digest, _CdKeyed):
 
 
 # --- gold (metrics, ranks, names, loads) ---
+
+RANK_METRICS = ("marketcap", "bps", "per", "pbr", "eps", "div", "dps")
+
+
+class _LatestMetrics(pa.DataFrameModel):
+    """The newest value of each series for a security, each with its own date (null: none)."""
+
+    price: pl.Int64 = pa.Field(nullable=True, ge=0, description="newest close in won")
+    price_date: pl.Date = pa.Field(nullable=True, description="date of price")
+    market_cap: pl.Int64 = pa.Field(nullable=True, ge=0, description="newest market cap, won")
+    shares: pl.Int64 = pa.Field(nullable=True, ge=0, description="listed shares on that date")
+    market_cap_date: pl.Date = pa.Field(nullable=True, description="date of market_cap, shares")
+    bps: pl.Int64 = pa.Field(nullable=True, description="newest BPS, won")
+    bps_date: pl.Date = pa.Field(nullable=True, description="date of bps")
+    per: pl.Float64 = pa.Field(nullable=True, description="newest PER (0: loss maker)")
+    per_date: pl.Date = pa.Field(nullable=True, description="date of per")
+    pbr: pl.Float64 = pa.Field(nullable=True, description="newest PBR")
+    pbr_date: pl.Date = pa.Field(nullable=True, description="date of pbr")
+    eps: pl.Int64 = pa.Field(nullable=True, description="newest EPS, won (0: loss maker)")
+    eps_date: pl.Date = pa.Field(nullable=True, description="date of eps")
+    div: pl.Float64 = pa.Field(nullable=True, description="newest dividend yield, percent")
+    div_date: pl.Date = pa.Field(nullable=True, description="date of div")
+    dps: pl.Int64 = pa.Field(nullable=True, description="newest dividend per share, won")
+    dps_date: pl.Date = pa.Field(nullable=True, description="date of dps")
+
+
+class _MetricsKey(pa.DataFrameModel):
+    security_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_security id")
+    ticker: pl.String = _ticker()
+    exchange: pl.String = _exchange()
+    company_id: pl.String = pa.Field(nullable=True, description="cd_company id (null: 스팩 etc.)")
+
+
+class CdSecurityMetrics(_LatestMetrics, _MetricsKey):
+    """Gold: per active security the newest price, market cap with shares, and six ratios."""
+
+    class Config:
+        unique = ("security_id",)
+
+
+class CdCompanyMetrics(pa.DataFrameModel):
+    """Gold: listed companies' market cap (active securities only), rank and prior rank."""
+
+    company_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_company id")
+    company_name: pl.String = pa.Field(description="issuer name (Korean)")
+    market_cap: pl.Int64 = pa.Field(gt=0, description="sum over active securities, won")
+    market_cap_date: pl.Date = pa.Field(description="computation date: latest market-cap date")
+    summed_securities: pl.Int64 = pa.Field(ge=1, description="active securities in the sum")
+    rank: pl.Int64 = pa.Field(ge=1, unique=True, description="1 = largest market cap")
+    prior_rank: pl.Int64 = pa.Field(
+        nullable=True, ge=1, description="rank at the previous computation date"
+    )
+
+    class Config:
+        unique = ("company_id",)
+
+
+class CdSecurityRanks(pa.DataFrameModel):
+    """Gold: per metric, rank of securities with a value dated the latest market-cap date."""
+
+    security_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_security id")
+    ticker: pl.String = _ticker()
+    exchange: pl.String = _exchange()
+    metric_type: pl.String = pa.Field(isin=list(RANK_METRICS), description="ranked metric")
+    rank_date: pl.Date = pa.Field(description="latest market-cap date R")
+    current_rank: pl.Int64 = pa.Field(ge=1, description="rank at R, descending, ties by ticker")
+    prior_rank: pl.Int64 = pa.Field(nullable=True, ge=1, description="rank at the prior date")
+    value: pl.Float64 = pa.Field(description="the metric's value at R")
+
+    class Config:
+        unique = ("security_id", "metric_type", "rank_date")
+
+
+class CdSearchNames(pa.DataFrameModel):
+    """Gold: per company its display name and the search strings users type for it."""
+
+    company_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_company id")
+    display_name: pl.String = pa.Field(description="the company's Korean name")
+    value: pl.String = pa.Field(
+        str_length={"min_value": 1}, description="search string: name, reading, keystrokes"
+    )
+    order: pl.Int64 = pa.Field(ge=1, description="1 = the display name itself")
+
+    class Config:
+        unique = ("company_id", "order")
+
+
+# Month-end history: the digested series of the last trading day of each month.
+
+
+class _HistoryMonth(pa.DataFrameModel):
+    history_month: pl.Date = pa.Field(
+        description="first day of the month (the monthly partition); date is its last trading day"
+    )
+
+
+class CdHistoricalPrices(_HistoryMonth, CdDigestPrice):
+    """Silver: month-end daily OHLCV per security (20-year history)."""
+
+
+class CdHistoricalMarketcaps(_HistoryMonth, CdDigestMarketcaps):
+    """Silver: month-end market cap and shares per security (20-year history)."""
+
+
+class CdHistoricalBppedds(_HistoryMonth, CdDigestBppedds):
+    """Silver: month-end fundamentals per security (20-year history)."""
+
+
+# Serving tables, as read back from PostgreSQL / Turso (one model per load asset).
+
+
+class CdSecurityPostgres(_LatestMetrics, CdSecurity):
+    """Serving `security`: every security, with its latest metrics while it is listed."""
+
+    class Config:
+        unique = ("security_id",)
+
+
+class CdCompanyPostgres(CdCompany):
+    """Serving `company`: every company with market cap, rank and prior rank when listed."""
+
+    market_cap: pl.Int64 = pa.Field(nullable=True, description="sum over active securities")
+    market_cap_date: pl.Date = pa.Field(nullable=True, description="computation date")
+    rank: pl.Int64 = pa.Field(nullable=True, ge=1, description="market-cap rank")
+    prior_rank: pl.Int64 = pa.Field(nullable=True, ge=1, description="rank the date before")
+
+    class Config:
+        unique = ("company_id",)
+
+
+class CdPricePostgres(CdDigestPrice):
+    """Serving `price`: daily OHLCV, replaced per (date, exchange)."""
+
+
+class CdMarketcapPostgres(CdDigestMarketcaps):
+    """Serving `marketcap`: daily market cap and shares, replaced per (date, exchange)."""
+
+
+class CdBppeddPostgres(CdDigestBppedds):
+    """Serving `bppedd`: daily fundamentals, replaced per (date, exchange)."""
+
+
+class CdSecurityRankPostgres(pa.DataFrameModel):
+    """Serving `security_rank`: ranks per metric and date (history accumulates by upsert)."""
+
+    security_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_security id")
+    metric_type: pl.String = pa.Field(isin=list(RANK_METRICS), description="ranked metric")
+    rank_date: pl.Date = pa.Field(description="date the rank is for")
+    current_rank: pl.Int64 = pa.Field(ge=1, description="rank at rank_date")
+    prior_rank: pl.Int64 = pa.Field(nullable=True, ge=1, description="rank the date before")
+    value: pl.Float64 = pa.Field(description="the metric's value at rank_date")
+
+    class Config:
+        unique = ("security_id", "metric_type", "rank_date")
+
+
+class CdDisplayNamePostgres(pa.DataFrameModel):
+    """Serving `display_name`: the name shown for a company."""
+
+    company_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_company id")
+    value: pl.String = pa.Field(description="display name (Korean)")
+
+    class Config:
+        unique = ("company_id",)
+
+
+class CdSearchNamePostgres(pa.DataFrameModel):
+    """Serving `search_name`: search strings per company, in order."""
+
+    company_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_company id")
+    value: pl.String = pa.Field(description="search string")
+    order: pl.Int64 = pa.Field(ge=1, description="1 = display name")
+
+    class Config:
+        unique = ("company_id", "order")
+
+
+class CdSecurityTurso(CdSecurityPostgres):
+    """Turso `security` (same table as PostgreSQL)."""
+
+
+class CdCompanyTurso(CdCompanyPostgres):
+    """Turso `company` (same table as PostgreSQL)."""
+
+
+class CdPriceTurso(CdPricePostgres):
+    """Turso `price` (same table as PostgreSQL)."""
+
+
+class CdMarketcapTurso(CdMarketcapPostgres):
+    """Turso `marketcap` (same table as PostgreSQL)."""
+
+
+class CdBppeddTurso(CdBppeddPostgres):
+    """Turso `bppedd` (same table as PostgreSQL)."""
+
+
+class CdSecurityRankTurso(CdSecurityRankPostgres):
+    """Turso `security_rank` (same table as PostgreSQL)."""
+
+
+class CdDisplayNameTurso(CdDisplayNamePostgres):
+    """Turso `display_name` (same table as PostgreSQL)."""
+
+
+class CdSearchNameTurso(CdSearchNamePostgres):
+    """Turso `search_name` (same table as PostgreSQL)."""

@@ -8,7 +8,7 @@ delivered); silver and gold failures are errors that stop downstream assets in t
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import dagster as dg
@@ -43,10 +43,14 @@ def severity_of(asset: dg.AssetsDefinition) -> dg.AssetCheckSeverity:
 
 
 def _rule_names(failures: pl.DataFrame) -> pl.Expr:
-    """One readable rule name per failure case: ``column: check`` or the frame-level check."""
+    """One readable rule name per failure case: ``column: check``, ``column_in_dataframe: name``
+    for a missing column, or the frame-level check's name."""
+    column_presence = pl.col("check").is_in(["column_in_dataframe", "column_in_schema"])
     return (
         pl.when(pl.col("schema_context") == "Column")
         .then(pl.col("column") + pl.lit(": ") + pl.col("check"))
+        .when(column_presence)  # a missing or undeclared column: name it
+        .then(pl.col("check") + pl.lit(": ") + pl.col("failure_case"))
         .otherwise(pl.col("check"))
         .alias("rule")
     )
@@ -177,6 +181,8 @@ def contract_check(
     model: type[pa.DataFrameModel],
     *,
     pii_columns: Sequence[str] = (),
+    read: Callable[[dg.AssetCheckExecutionContext], pl.LazyFrame | pl.DataFrame] | None = None,
+    required_resource_keys: Iterable[str] = (),
 ) -> dg.AssetChecksDefinition:
     """A blocking ``<asset>_contract`` check validating the persisted partition(s) with ``model``.
 
@@ -186,6 +192,11 @@ def contract_check(
     ``failing_rows_by_rule``, a ``failures`` table and up to 20 ``failing_examples`` (columns
     marked ``pii`` in the model, plus ``pii_columns``, masked). Severity is WARN for bronze and
     ERROR for silver/gold, so a failing silver/gold check stops downstream assets in the run.
+
+    For assets whose data is not kept by an IO manager (database loads returning
+    ``MaterializeResult``), pass ``read``: a function of the check context returning the persisted
+    rows for the run's partition(s) (e.g. read back from the table), plus the resource keys it
+    uses in ``required_resource_keys``.
     """
     if not isinstance(asset, dg.AssetsDefinition) or len(asset.keys) != 1:
         raise TypeError(f"contract_check needs a single-asset AssetsDefinition, got {asset!r}")
@@ -194,33 +205,51 @@ def contract_check(
     mask = mask_columns(model, pii_columns)
     partitioned = asset.partitions_def is not None
 
-    def _contract(context: dg.AssetCheckExecutionContext, **persisted: pl.LazyFrame):
-        passed, metadata = validate_frame(persisted[asset_name].collect(), model, mask)
+    def _result(context: dg.AssetCheckExecutionContext, data: pl.DataFrame) -> dg.AssetCheckResult:
+        passed, metadata = validate_frame(data, model, mask)
         if partitioned:
             metadata["partitions"] = _partitions_label(context)
         return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
 
-    # The input is named after the asset (logs read "Loaded input 'nps_his_digest'"), typed
-    # pl.LazyFrame so the asset's IO manager hands over a lazy scan of the run's partition(s).
-    _contract.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter(
-                "context",
-                inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=dg.AssetCheckExecutionContext,
-            ),
-            inspect.Parameter(
-                asset_name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=pl.LazyFrame
-            ),
-        ],
-        return_annotation=dg.AssetCheckResult,
-    )
-    _contract.__annotations__ = {
-        "context": dg.AssetCheckExecutionContext,
-        asset_name: pl.LazyFrame,
-        "return": dg.AssetCheckResult,
-    }
-    check = dg.asset_check(
+    if read is not None:
+
+        def _contract(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+            data = read(context)
+            if isinstance(data, pl.LazyFrame):
+                data = data.collect()
+            if not isinstance(data, pl.DataFrame):
+                raise TypeError(
+                    f"{asset_name}_contract: read() returned {type(data).__name__}, "
+                    "expected a Polars LazyFrame or DataFrame"
+                )
+            return _result(context, data)
+
+    else:
+
+        def _contract(context: dg.AssetCheckExecutionContext, **persisted: pl.LazyFrame):
+            return _result(context, persisted[asset_name].collect())
+
+        # The input is named after the asset (logs read "Loaded input 'nps_his_digest'"), typed
+        # pl.LazyFrame so the asset's IO manager hands over a lazy scan of the run's partition(s).
+        _contract.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [
+                inspect.Parameter(
+                    "context",
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    annotation=dg.AssetCheckExecutionContext,
+                ),
+                inspect.Parameter(
+                    asset_name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=pl.LazyFrame
+                ),
+            ],
+            return_annotation=dg.AssetCheckResult,
+        )
+        _contract.__annotations__ = {
+            "context": dg.AssetCheckExecutionContext,
+            asset_name: pl.LazyFrame,
+            "return": dg.AssetCheckResult,
+        }
+    return dg.asset_check(
         asset=asset,
         name=f"{asset_name}_contract",
         description=(
@@ -228,7 +257,7 @@ def contract_check(
             f"{severity.value} on failure). {_first_line(model.__doc__)}"
         ).strip(),
         blocking=True,
+        required_resource_keys=set(required_resource_keys) or None,
         metadata={"contract": model.__name__, "severity": severity.value},
         partitions_def=asset.partitions_def,
     )(_contract)
-    return check

@@ -1,11 +1,36 @@
 """Test helpers for contracts, shared by the contract tests and the conventions tests."""
 
+import importlib
+
 import dagster as dg
 import pandera.polars as pa
 
 from contracts.schema import column_schema
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
+
+
+def contract_name(asset_name: str) -> str:
+    """The contract class named after an asset: ``nps_his_digest`` -> ``NpsHisDigest``."""
+    return "".join(part[:1].upper() + part[1:] for part in asset_name.split("_"))
+
+
+def find_contract(asset_name: str) -> type[pa.DataFrameModel]:
+    """The asset's contract, ``contracts.<prefix>.<CamelCase name>`` (AssertionError if none)."""
+    prefix = asset_name.split("_", 1)[0]
+    module_name = f"contracts.{prefix}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as missing:
+        raise AssertionError(
+            f"asset {asset_name}: no contracts module {module_name!r} for prefix {prefix!r}"
+        ) from missing
+    model = getattr(module, contract_name(asset_name), None)
+    if not (isinstance(model, type) and issubclass(model, pa.DataFrameModel)):
+        raise AssertionError(
+            f"asset {asset_name}: {module_name} has no DataFrameModel {contract_name(asset_name)!r}"
+        )
+    return model
 
 
 def declared_column_schema(asset: dg.AssetsDefinition) -> dg.TableSchema:

@@ -1,4 +1,4 @@
-"""Korean search text: English letters read in Hangul, and Hangul typed on a 2-set keyboard.
+"""CD gold display names: what a company is called, and the strings users type to find it.
 
 Users search company names the way they type them. `eng2kor` reads the Latin letters of a name
 aloud in Hangul (`KT&G` -> `케이티앤지`), `kor2eng_keyboard` spells the keys a user presses on the
@@ -14,9 +14,13 @@ Each rule exists once, as a Polars expression (`eng2kor_expr`, `kor2eng_keyboard
   and each index is looked up in its key table. Other characters pass through unchanged.
 """
 
-from __future__ import annotations
+import time
 
+import dagster as dg
 import polars as pl
+
+from contracts import column_schema, contract_check
+from contracts.cd import CdSearchNames
 
 LETTER_READINGS: dict[str, str] = {
     "A": "에이", "B": "비", "C": "씨", "D": "디", "E": "이", "F": "에프", "G": "지",
@@ -88,3 +92,66 @@ def eng2kor(text: str) -> str:
 def kor2eng_keyboard(text: str) -> str:
     """`삼성전자` -> `tkatjdwjswk`, `LG전자` -> `LGwjswk` (the same rule as the expression)."""
     return pl.select(kor2eng_keyboard_expr(pl.lit(text, dtype=pl.String))).item()
+
+
+# --- gold: display and search names ------------------------------------------------------------
+
+NO_COMPANY_TYPES = ("스팩", "리츠", "펀드")
+
+
+def search_names(company: pl.LazyFrame, security: pl.LazyFrame) -> pl.LazyFrame:
+    """Per company: display name and its search strings (name, reading, keystrokes), in order.
+
+    The display name is the company's Korean name; a company whose securities are all 스팩/리츠/
+    펀드 gets none. Search strings, duplicates removed keeping the first: 1 the name, 2 its Hangul
+    reading of Latin letters, 3 the 2-set keystrokes of the name, 4 those of the reading.
+    """
+    named = (
+        security.filter(~pl.col("security_type").is_in(NO_COMPANY_TYPES))
+        .select("company_id")
+        .drop_nulls()
+        .unique()
+    )
+    name = pl.col("display_name")
+    return (
+        company.join(named, on="company_id", how="semi")
+        .select("company_id", display_name=pl.col("company_name"))
+        .with_columns(
+            value=pl.concat_list(
+                name,
+                eng2kor_expr(name),
+                kor2eng_keyboard_expr(name),
+                kor2eng_keyboard_expr(eng2kor_expr(name)),
+            ).list.eval(pl.element().unique(maintain_order=True))
+        )
+        .explode("value")
+        .with_columns(order=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("company_id"))
+        .sort("company_id", "order")
+    )
+
+
+@dg.asset(
+    group_name="CD",
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags={"data_tier": "gold", "domain": "stock", "source": "krx"},
+    metadata={"dagster/column_schema": column_schema(CdSearchNames)},
+)
+def cd_search_names(
+    context: dg.AssetExecutionContext, cd_company: pl.LazyFrame, cd_security: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
+    """Display name and search strings per company (what users type to find a stock)."""
+    started = time.perf_counter()
+    names = search_names(cd_company, cd_security).collect()
+    companies = names.get_column("company_id").n_unique()
+    return dg.Output(
+        names.lazy(),
+        metadata={
+            "execution_time_sec": round(time.perf_counter() - started, 3),
+            "companies_named": companies,
+            "search_names_per_company": round(names.height / companies, 2) if companies else 0.0,
+        },
+    )
+
+
+cd_search_names_contract = contract_check(cd_search_names, CdSearchNames)

@@ -123,7 +123,8 @@ def company_metrics(
             "company_id", prior_rank="rank"
         )
         out = out.join(previous, on="company_id", how="left")
-    return out.join(company.select("company_id", "company_name"), on="company_id", how="left").select(
+    names = company.select("company_id", "company_name")
+    return out.join(names, on="company_id", how="left").select(
         "company_id", "company_name", pl.col("market_cap").cast(pl.Int64), "market_cap_date",
         "summed_securities", "rank", "prior_rank",
     ).sort("rank")  # fmt: skip

@@ -69,8 +69,9 @@ def _asset_violations(assets_def: dg.AssetsDefinition) -> Iterable[str]:
             yield f"{name}: {len(kinds)} kinds {sorted(kinds)}, at most {MAX_KINDS}"
         if kinds & TIERS:
             yield f"{name}: kinds {sorted(kinds & TIERS)} hold a tier; use tags['data_tier']"
-        if kinds - ALLOWED_KINDS - TIERS:
-            yield f"{name}: kinds {sorted(kinds - ALLOWED_KINDS)} are not in appendix A"
+        unknown = kinds - ALLOWED_KINDS - TIERS
+        if unknown:
+            yield f"{name}: kinds {sorted(unknown)} are not in appendix A"
         if fn is not None and len(assets_def.keys) == 1 and fn.__name__ != key.path[-1]:
             yield f"{name}: function is named {fn.__name__!r}; function name must equal asset name"
         if assets_def.partitions_def is not None and "partition_by" not in spec.metadata:

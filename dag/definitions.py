@@ -19,6 +19,8 @@ from dag import (
     cd_security_processing,
     cd_serving_loads,
 )
+
+# isort: split
 from dag import (
     nps_data_processing,
     nps_index_optimization,
@@ -26,6 +28,8 @@ from dag import (
     nps_postgres_simple,
     nps_raw_ingestion,
 )
+
+# isort: split
 from dag.jobs import all_jobs
 from dag.resources import build_resources
 from dag.schedules import all_schedules

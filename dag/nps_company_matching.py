@@ -70,7 +70,7 @@ AUDIT_SCHEMA = pl.Schema(
         "new_subscribers": pl.Int64,
         "lost_subscribers": pl.Int64,
         "method": pl.String,
-        "candidate_count": pl.UInt32,
+        "candidate_count": pl.Int64,
         "company_id": pl.String,
         "candidate_name": pl.String,
         "similarity": pl.Float64,
@@ -350,7 +350,7 @@ def match_rows(digest: pl.LazyFrame) -> pl.LazyFrame:
             descending=[False, True, True, False],
         )
         .group_by("row_key", maintain_order=True)
-        .agg(pl.all().first(), candidate_count=pl.len().cast(pl.UInt32))
+        .agg(pl.all().first(), candidate_count=pl.len().cast(pl.Int64))
     )
     return (
         rows.join(best, on="row_key", how="left")
@@ -397,7 +397,7 @@ def monthly_facts(audit: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("monthly_notice_amount").sum(),
             pl.col("new_subscribers").sum(),
             pl.col("lost_subscribers").sum(),
-            workplace_rows=pl.len().cast(pl.UInt32),
+            workplace_rows=pl.len().cast(pl.Int64),
         )
         .cast(
             {
@@ -434,7 +434,7 @@ def dim_company(audit: pl.LazyFrame) -> pl.LazyFrame:
             district=pl.col("district").first(),
             valid_from=pl.col("ym").min(),
             valid_to=pl.col("ym").max(),
-            months_seen=pl.col("ym").n_unique().cast(pl.UInt32),
+            months_seen=pl.col("ym").n_unique().cast(pl.Int64),
         )
         .sort("company_id")
     )
@@ -455,7 +455,7 @@ def company_alias(audit: pl.LazyFrame) -> pl.LazyFrame:
             source=pl.col("method").min(),
             first_seen=pl.col("ym").min(),
             last_seen=pl.col("ym").max(),
-            occurrences=pl.len().cast(pl.UInt32),
+            occurrences=pl.len().cast(pl.Int64),
         )
         .sort("company_id", "alias")
     )

@@ -127,13 +127,15 @@ def leading_word(name: str) -> str:
     return match.group(0) if match else ""
 
 
-_KOREAN_WORDS = {leading_word(name): canon for name, canon in zip(KOREAN_HEADER, CANONICAL_COLUMNS)}
-_ENGLISH_WORDS = dict(zip(ENGLISH_HEADER, CANONICAL_COLUMNS))
+_KOREAN_WORDS = {
+    leading_word(name): canon for name, canon in zip(KOREAN_HEADER, CANONICAL_COLUMNS, strict=True)
+}
+_ENGLISH_WORDS = dict(zip(ENGLISH_HEADER, CANONICAL_COLUMNS, strict=True))
 LEADING_WORDS: dict[str, str] = {**_KOREAN_WORDS, **_ENGLISH_WORDS}
 
 
 class NpsCsvError(ValueError):
-    """A file that is not a readable NPS monthly workplace file; the message names file and cause."""
+    """Not a readable NPS monthly workplace file; the message names the file and the cause."""
 
 
 @dataclass(frozen=True)
@@ -197,14 +199,20 @@ def parse_header(line: str, file_name: str) -> HeaderInfo:
     if not any(words):
         raise NpsCsvError(f"{file_name}: header line is empty")
     canon = [LEADING_WORDS.get(word, LEADING_WORDS.get(word.upper())) for word in words]
-    unknown = [f"{i + 1}:{name.strip()!r}" for i, (name, c) in enumerate(zip(names, canon)) if not c]
+    unknown = [
+        f"column {i + 1} {name.strip()!r}"
+        for i, (name, c) in enumerate(zip(names, canon, strict=True))
+        if not c
+    ]
     found = [c for c in canon if c]
     missing = [c for c in CANONICAL_COLUMNS if c not in found]
     duplicated = sorted({c for c in found if found.count(c) > 1})
     if len(names) != len(CANONICAL_COLUMNS) or unknown or missing or duplicated:
-        problems = [f"header has {len(names)} columns, expected {len(CANONICAL_COLUMNS)}"]
+        problems = []
+        if len(names) != len(CANONICAL_COLUMNS):
+            problems.append(f"header has {len(names)} columns, expected {len(CANONICAL_COLUMNS)}")
         if unknown:
-            problems.append(f"unknown column names {unknown}")
+            problems.append("unknown column names: " + ", ".join(unknown))
         if missing:
             problems.append(f"missing columns {missing}")
         if duplicated:
@@ -287,7 +295,7 @@ def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
             empty_string_is_null=False,
             raise_if_empty=False,
         )
-        .rename(dict(zip(positional, header.columns)))
+        .rename(dict(zip(positional, header.columns, strict=True)))
         .with_row_index("line_number", offset=2)
         .filter(~pl.all_horizontal(pl.col(CANONICAL_COLUMNS).fill_null("").str.strip_chars() == ""))
     )

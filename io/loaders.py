@@ -6,8 +6,12 @@ depend on the database: identifier validation and quoting, the table's column DD
 pandera contract or from the frame's schema, the check that an existing table matches the frame,
 batching a LazyFrame into an Arrow `RecordBatchReader`, and the four modes:
 
-- ``replace``: the table's whole contents become the frame (the dialect decides how the swap is
-  made atomic: a staging table renamed in place on PostgreSQL).
+- ``replace``: the table's whole contents become the frame: ``DELETE`` of all rows, then ingest,
+  in one transaction. Concurrent readers keep seeing the old rows (MVCC on PostgreSQL, the
+  database lock on SQLite) until the commit, then the new ones; indexes, grants and views on
+  the table are kept. A staging table swapped in by ``DROP`` + ``RENAME`` was tried first and
+  rejected: a PostgreSQL reader that queued on the dropped table's lock reads the renamed table
+  with its old snapshot and sees it EMPTY (reproduced by the concurrent-reader test).
 - ``replace_partitions``: rows whose partition columns equal one of the frame's distinct values
   are deleted (bound parameters), then the frame is ingested.
 - ``append``: the frame is ingested.
@@ -80,11 +84,6 @@ def quote(name: str) -> str:
     return '"' + validate_identifier(name) + '"'
 
 
-def quote_catalog_name(name: str) -> str:
-    """A name read back from the database catalog, quoted with embedded quotes doubled."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 @dataclass(frozen=True)
 class TableName:
     """A validated `table` or `schema.table` reference."""
@@ -147,11 +146,6 @@ class Dialect(Protocol):
 
     def ensure_schema(self, cursor: Cursor, table: TableName) -> None: ...
 
-    def replace(self, cursor: Cursor, table: TableName, data: pa.RecordBatchReader,
-                columns: Sequence[Column], keys: Sequence[str], exists: bool) -> None:
-        """Make `data` the table's whole contents inside the open transaction."""
-        ...
-
     def staging_like(self, cursor: Cursor, table: TableName) -> TableName:
         """Create an empty staging copy of `table` (same columns) and return its name."""
         ...
@@ -183,7 +177,8 @@ def contract_columns(contract: Any, dialect: Dialect) -> list[Column]:
             isinstance(dtype, type) and issubclass(dtype, pl.DataType)
         ):
             raise LoadError(
-                f"contract {contract.__name__}: column {name!r} has no Polars dtype ({column.dtype})"
+                f"contract {contract.__name__}: column {name!r} has no Polars dtype "
+                f"({column.dtype})"
             )
         out.append(Column(validate_identifier(name, "column name"),
                           dialect.sql_type(dtype), bool(column.nullable)))
@@ -347,11 +342,13 @@ def load_frame(
     prepared = dialect.prepare(selected)
     batches = _CountingBatches(prepared, prepared.collect_schema())
 
-    if existing is None and mode != "replace":
+    if existing is None:
         dialect.ensure_schema(cursor, target)
         cursor.execute(create_table_sql(target, columns, keys))
     if mode == "replace":
-        dialect.replace(cursor, target, batches.reader(), columns, keys, existing is not None)
+        if existing is not None:
+            cursor.execute(f"DELETE FROM {target.sql}")
+        ingest(cursor, target, batches.reader())
     elif mode == "replace_partitions":
         values = prepared.select(list(partition_columns)).unique().collect()
         delete_partitions(cursor, dialect, target, values.to_arrow(

@@ -27,9 +27,7 @@ def preview_markdown(df: pl.DataFrame, n: int = 10, mask: Sequence[str] = ()) ->
         "| " + " | ".join(_cell(c) for c in columns) + " |",
         "| " + " | ".join("---" for _ in columns) + " |",
     ]
-    cols = [
-        [MASK] * head.height if c in masked else head.get_column(c).to_list() for c in columns
-    ]
+    cols = [[MASK] * head.height if c in masked else head.get_column(c).to_list() for c in columns]
     for i in range(head.height):
         lines.append("| " + " | ".join(_cell(col[i]) for col in cols) + " |")
     if not columns:

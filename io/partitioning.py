@@ -38,6 +38,14 @@ class PartitionColumn:
         return key
 
 
+    def key(self, value: object) -> str:
+        """The partition key of one column value of this dimension."""
+        if isinstance(self.partitions_def, dg.TimeWindowPartitionsDefinition):
+            assert isinstance(value, dt.date)
+            return value.strftime(self.partitions_def.fmt)
+        return str(value)
+
+
 def _time_dtype(partitions_def: dg.TimeWindowPartitionsDefinition) -> pl.DataType:
     sub_daily = any(token in partitions_def.fmt for token in ("%H", "%M", "%I"))
     return pl.Datetime("us") if sub_daily else pl.Date()
@@ -68,7 +76,11 @@ class PartitionLayout:
     def values(self, keys: Sequence[str]) -> pl.DataFrame:
         """One row per partition key: the typed value of each partition column (deduplicated)."""
         if isinstance(self.partitions_def, dg.MultiPartitionsDefinition):
-            rows = [dg.MultiPartitionKey.from_str(k) if isinstance(k, str) else k for k in keys]
+            multi = self.partitions_def
+            rows = [
+                k if isinstance(k, dg.MultiPartitionKey) else multi.get_partition_key_from_str(k)
+                for k in keys
+            ]
             data = {
                 c.column: [c.value(_dimension_key(r, c.dimension)) for r in rows]
                 for c in self.columns
@@ -77,6 +89,17 @@ class PartitionLayout:
             (col,) = self.columns
             data = {col.column: [col.value(k) for k in keys]}
         return pl.DataFrame(data, schema=self.schema).unique(maintain_order=True)
+
+    def keys(self, values: pl.DataFrame) -> list[str]:
+        """The Dagster partition key of each row of partition values (inverse of `values`)."""
+        keys = []
+        for row in values.iter_rows(named=True):
+            parts = {c.dimension: c.key(row[c.column]) for c in self.columns}
+            if isinstance(self.partitions_def, dg.MultiPartitionsDefinition):
+                keys.append(str(dg.MultiPartitionKey(parts)))
+            else:
+                keys.append(parts[None])
+        return keys
 
     def sql_predicate(self, values: pl.DataFrame) -> str:
         """A Delta (DataFusion SQL) predicate selecting exactly these partitions."""

@@ -74,9 +74,9 @@ def delta_storage_options(uri: str, options: Mapping[str, str]) -> dict[str, str
     resolved = resolve_storage_options(options)
     if is_local(uri):
         return resolved
-    endpoint = _lookup(resolved, "aws_endpoint_url", "endpoint_url", "aws_endpoint") or os.environ.get(
-        "AWS_ENDPOINT_URL", ""
-    )
+    endpoint = _lookup(
+        resolved, "aws_endpoint_url", "endpoint_url", "aws_endpoint"
+    ) or os.environ.get("AWS_ENDPOINT_URL", "")
     if endpoint.startswith("http://") and _lookup(resolved, "aws_allow_http", "allow_http") is None:
         resolved["AWS_ALLOW_HTTP"] = "true"
     if endpoint and _lookup(resolved, "aws_endpoint_url", "endpoint_url", "aws_endpoint") is None:
@@ -90,7 +90,9 @@ def filesystem(uri: str, options: Mapping[str, str]) -> tuple[pafs.FileSystem, s
         return pafs.LocalFileSystem(), str(local_path(uri).resolve())
     parsed = urlparse(uri)
     if parsed.scheme not in ("s3", "s3a"):
-        raise ValueError(f"unsupported lake URI scheme {parsed.scheme!r} in {uri!r} (s3:// or a path)")
+        raise ValueError(
+            f"unsupported lake URI scheme {parsed.scheme!r} in {uri!r} (s3:// or a path)"
+        )
     resolved = delta_storage_options(uri, options)
     env = os.environ
     endpoint = _lookup(resolved, "aws_endpoint_url", "endpoint_url", "aws_endpoint")

@@ -76,7 +76,9 @@ PRICE = pl.LazyFrame(
     schema={"date": pl.Date, "security_id": pl.String, "close": pl.Int64},
     orient="row",
 )
-COMPANY = pl.LazyFrame({"company_id": ["c-sam", "c-hy"], "company_name": ["삼성전자", "SK하이닉스"]})
+COMPANY = pl.LazyFrame(
+    {"company_id": ["c-sam", "c-hy"], "company_name": ["삼성전자", "SK하이닉스"]}
+)
 
 
 def test_company_market_cap_excludes_delisted_securities_and_ranks_with_prior() -> None:
@@ -84,10 +86,10 @@ def test_company_market_cap_excludes_delisted_securities_and_ranks_with_prior() 
     # D3: 삼성 = 200 + 20 (000010 delisted on D3 no longer counts: the old sum said 720);
     # D2 (prior): 삼성 = 100 + 10 + 500 = 610 > 하이닉스 300.
     assert out.to_dicts() == [
-        {"company_id": "c-hy", "company_name": "SK하이닉스", "market_cap": 300, "market_cap_date": D3,
-         "summed_securities": 1, "rank": 1, "prior_rank": 2},
-        {"company_id": "c-sam", "company_name": "삼성전자", "market_cap": 220, "market_cap_date": D3,
-         "summed_securities": 2, "rank": 2, "prior_rank": 1},
+        {"company_id": "c-hy", "company_name": "SK하이닉스", "market_cap": 300,
+         "market_cap_date": D3, "summed_securities": 1, "rank": 1, "prior_rank": 2},
+        {"company_id": "c-sam", "company_name": "삼성전자", "market_cap": 220,
+         "market_cap_date": D3, "summed_securities": 2, "rank": 2, "prior_rank": 1},
     ]  # fmt: skip
 
 

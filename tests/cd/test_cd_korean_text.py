@@ -15,6 +15,7 @@ from dag.cd_display_processing import (
     eng2kor_expr,
     kor2eng_keyboard,
     kor2eng_keyboard_expr,
+    search_names,
 )
 
 
@@ -76,9 +77,8 @@ def _reference_keys(text: str) -> str:
     for char in text:
         offset = ord(char) - 0xAC00
         if 0 <= offset < 11172:
-            out.append(
-                INITIAL_KEYS[offset // 588] + MEDIAL_KEYS[offset % 588 // 28] + FINAL_KEYS[offset % 28]
-            )
+            initial, medial, final = offset // 588, offset % 588 // 28, offset % 28
+            out.append(INITIAL_KEYS[initial] + MEDIAL_KEYS[medial] + FINAL_KEYS[final])
         else:
             out.append(char)
     return "".join(out)
@@ -89,3 +89,27 @@ def _reference_keys(text: str) -> str:
 def test_keyboard_expression_matches_the_composition_formula(text: str) -> None:
     assert kor2eng_keyboard(text) == _reference_keys(text)
     assert len(kor2eng_keyboard(text)) >= len(text)
+
+
+def test_search_names_per_company_in_order_without_fund_only_companies() -> None:
+    company = pl.LazyFrame(
+        {
+            "company_id": ["c1", "c2", "c3"],
+            "company_name": ["LG전자", "삼성전자", "맥쿼리인프라"],
+        }
+    )
+    security = pl.LazyFrame(
+        {
+            "company_id": ["c1", "c2", "c2", "c3", None],
+            "security_type": ["보통주", "보통주", "우선주", "펀드", "스팩"],
+        }
+    )
+    out = search_names(company, security).collect()
+    assert out.to_dicts() == [
+        {"company_id": "c1", "display_name": "LG전자", "value": "LG전자", "order": 1},
+        {"company_id": "c1", "display_name": "LG전자", "value": "엘지전자", "order": 2},
+        {"company_id": "c1", "display_name": "LG전자", "value": "LGwjswk", "order": 3},
+        {"company_id": "c1", "display_name": "LG전자", "value": "dpfwlwjswk", "order": 4},
+        {"company_id": "c2", "display_name": "삼성전자", "value": "삼성전자", "order": 1},
+        {"company_id": "c2", "display_name": "삼성전자", "value": "tkatjdwjswk", "order": 2},
+    ]  # 맥쿼리인프라 has only a 펀드 security: no display name

@@ -124,3 +124,11 @@ def test_missing_contract_check_is_named() -> None:
     assert missing_contract_checks(dg.Definitions(assets=[nps_without_contract])) == [
         "nps_without_contract: no 'nps_without_contract_contract' asset check"
     ]
+
+
+def test_every_asset_shows_its_contract_as_column_schema() -> None:
+    from contracts.testing import assert_column_schema_matches, find_contract
+
+    for assets_def in defs.assets or []:
+        for key in assets_def.keys:
+            assert_column_schema_matches(assets_def, find_contract(key.path[-1]))

@@ -12,8 +12,8 @@ READS = re.compile(
     re.VERBOSE,
 )
 ENV_OPTION = re.compile(r"""["']env:([A-Z][A-Z0-9_]+)["']""")
-# Set by Dagster/pytest tooling, not configuration of this project.
-NOT_CONFIG = {"DAGSTER_HOME_TEST"}
+# Placeholders in docstrings ("env:NAME"), not variables.
+NOT_CONFIG = {"NAME"}
 
 
 def variables_read_by_code() -> set[str]:

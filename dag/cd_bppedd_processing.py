@@ -1,0 +1,63 @@
+"""CD silver: daily fundamentals per security (`cd_digest_bppedds`); KONEX has none."""
+
+import time
+
+import dagster as dg
+import polars as pl
+
+from contracts import column_schema, contract_check
+from contracts.cd import CdDigestBppedds
+from dag.cd_common import (
+    CD_TAGS_SOURCE,
+    PARTITION_BY,
+    add_year_month,
+    digest_zero_rows,
+    join_security,
+    pad_ticker,
+    run_partitions,
+)
+from dag.partitions import daily_exchange_category_partition
+
+# PER is ignored: a loss maker shows PER 0 but still has book value.
+BPPEDD_VALUES = ("bps", "pbr", "eps", "div", "dps")
+
+
+@dg.asset(
+    group_name="CD",
+    partitions_def=daily_exchange_category_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake", "pandera"},
+    tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
+    metadata={
+        "partition_by": PARTITION_BY,
+        "dagster/column_schema": column_schema(CdDigestBppedds),
+    },
+)
+def cd_digest_bppedds(
+    context: dg.AssetExecutionContext, cd_bppedds: pl.LazyFrame, cd_security: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
+    """Daily BPS, PER, PBR, EPS, DIV, DPS per security; rows whose bps, pbr, eps, div and dps
+    are all 0 are dropped (counted); KONEX partitions are empty (KRX publishes none)."""
+    started = time.perf_counter()
+    partitions = run_partitions(context)
+    series = cd_bppedds.with_columns(ticker=pad_ticker(pl.col("ticker")))
+    konex_rows = series.filter(pl.col("exchange") == "KONEX").select(pl.len()).collect().item()
+    kept, stats = digest_zero_rows(
+        "cd_digest_bppedds",
+        series.filter(pl.col("exchange") != "KONEX"),
+        BPPEDD_VALUES,
+        [p for p in partitions if p.exchange != "KONEX"],
+        partial_zero_fails=False,
+    )
+    digest = add_year_month(join_security("cd_digest_bppedds", kept, cd_security))
+    metadata = stats.metadata()
+    konex = [p.key for p in partitions if p.exchange == "KONEX"]
+    metadata["holiday"] = bool(metadata["holiday"]) or (not stats.trading and bool(konex))
+    metadata["konex_partitions"] = dg.MetadataValue.json(konex)
+    metadata["konex_rows_dropped"] = int(konex_rows)
+    metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
+    return dg.Output(digest.select(CdDigestBppedds.to_schema().columns.keys()), metadata=metadata)
+
+
+cd_digest_bppedds_contract = contract_check(cd_digest_bppedds, CdDigestBppedds)

@@ -1,0 +1,47 @@
+"""CD history: month-end fundamentals per security (KOSPI, KOSDAQ), one partition per month."""
+
+import dagster as dg
+import polars as pl
+
+from contracts import column_schema, contract_check, polars_schema
+from contracts.cd import CdBppedds, CdHistoricalBppedds
+from dag.cd_bppedd_processing import BPPEDD_VALUES
+from dag.cd_history_common import HISTORY_TAGS, history_months, month_end_series
+from dag.cd_raw_ingestion import BPPEDD_COLUMNS
+from dag.cd_source import KrxSource
+from dag.partitions import cd_monthly_history_partition
+
+
+@dg.asset(
+    group_name="CD",
+    partitions_def=cd_monthly_history_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=HISTORY_TAGS,
+    metadata={
+        "partition_by": "history_month",
+        "dagster/column_schema": column_schema(CdHistoricalBppedds),
+    },
+)
+def cd_historical_bppedds(
+    context: dg.AssetExecutionContext, krx_source: KrxSource
+) -> dg.Output[pl.LazyFrame]:
+    """Fundamentals of each month's last trading day, digested like cd_digest_bppedds (rows
+    with bps, pbr, eps, div, dps all 0 dropped); KONEX publishes none and is not asked."""
+    frame, metadata = month_end_series(
+        "cd_historical_bppedds",
+        krx_source,
+        history_months(context),
+        lambda s, p: s.fundamentals(p.date, p.exchange),
+        BPPEDD_COLUMNS,
+        polars_schema(CdBppedds),
+        BPPEDD_VALUES,
+        list(polars_schema(CdHistoricalBppedds)),
+        partial_zero_fails=False,
+        exchanges=("KOSPI", "KOSDAQ"),
+    )
+    return dg.Output(frame, metadata=metadata)
+
+
+cd_historical_bppedds_contract = contract_check(cd_historical_bppedds, CdHistoricalBppedds)

@@ -1,0 +1,96 @@
+"""CD month-end history: the daily source and digest functions applied to month-end days.
+
+A history month is one `cd_monthly_history_partition` key; its data is the digested series of
+the last trading day of that month on each exchange. Nothing here re-implements a rule: the
+source calls and renames are `cd_raw_ingestion.fetch_series`, the cleaning is `cd_common`'s
+(ticker padding, holiday / zero-row rule, year and month), and the security id is
+`cd_security_processing.security_id` (uuid5 of ticker and exchange, so history rows from before
+the daily partitions start still get the id `cd_security` would give them).
+"""
+
+import calendar
+import datetime as dt
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from dag.cd_common import CdPartition, add_year_month, digest_zero_rows, pad_ticker
+from dag.cd_raw_ingestion import Fetch, fetch_series
+from dag.cd_security_processing import security_id
+from dag.cd_source import KrxSource
+from dag.partitions import CD_EXCHANGES
+
+HISTORY_TAGS = {"data_tier": "silver", "domain": "stock", "source": "krx"}
+
+
+def history_months(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """First days of the run's months (one key or a single-run range)."""
+    return sorted(dt.date.fromisoformat(key[:10]) for key in context.partition_keys)
+
+
+def month_end_day(source: KrxSource, month: dt.date, exchange: str) -> dt.date | None:
+    """The month's last trading day on `exchange`: the last day the source lists tickers."""
+    day = month.replace(day=calendar.monthrange(month.year, month.month)[1])
+    while day >= month:
+        if source.tickers(day, exchange).height:
+            return day
+        day -= dt.timedelta(days=1)
+    return None
+
+
+def month_end_partitions(
+    source: KrxSource, months: Sequence[dt.date], exchanges: Sequence[str] = CD_EXCHANGES
+) -> list[CdPartition]:
+    """(month-end trading day, exchange) for every month and exchange that traded that month."""
+    partitions = []
+    for month in months:
+        for exchange in exchanges:
+            day = month_end_day(source, month, exchange)
+            if day is not None:
+                partitions.append(CdPartition(day, exchange))
+    return partitions
+
+
+def _with_security_id(series: pl.LazyFrame) -> pl.LazyFrame:
+    pairs = series.select("ticker", "exchange").unique().collect()
+    # uuid5 needs SHA-1 (no Polars expression): once per distinct security, not per row.
+    ids = pairs.with_columns(
+        security_id=pl.Series([security_id(t, x) for t, x in pairs.iter_rows()], dtype=pl.String)
+    )
+    return series.join(ids.lazy(), on=["ticker", "exchange"], how="left")
+
+
+def month_end_series(
+    asset: str,
+    source: KrxSource,
+    months: Sequence[dt.date],
+    fetch: Fetch,
+    columns: dict[str, str],
+    bronze_schema: pl.Schema,
+    values: Sequence[str],
+    output_columns: Sequence[str],
+    *,
+    partial_zero_fails: bool,
+    exchanges: Sequence[str] = CD_EXCHANGES,
+) -> tuple[pl.LazyFrame, dict[str, Any]]:
+    """Fetch and digest the month-end day of each month; returns rows and metadata."""
+    started = time.perf_counter()
+    partitions = month_end_partitions(source, months, exchanges)
+    frame, bronze = fetch_series(asset, source, partitions, fetch, columns, bronze_schema)
+    series = frame.lazy().with_columns(ticker=pad_ticker(pl.col("ticker")))
+    kept, stats = digest_zero_rows(
+        asset, series, values, partitions, partial_zero_fails=partial_zero_fails
+    )
+    digest = add_year_month(_with_security_id(kept)).with_columns(
+        history_month=pl.col("date").dt.truncate("1mo")
+    )
+    metadata = {
+        **stats.metadata(),
+        "source": bronze["source"],
+        "month_end_days": dg.MetadataValue.json([p.key for p in partitions]),
+        "execution_time_sec": round(time.perf_counter() - started, 3),
+    }
+    return digest.select(output_columns), metadata

@@ -1,0 +1,45 @@
+"""CD history: month-end market cap and shares per security, one monthly partition per month."""
+
+import dagster as dg
+import polars as pl
+
+from contracts import column_schema, contract_check, polars_schema
+from contracts.cd import CdHistoricalMarketcaps, CdMarketcaps
+from dag.cd_history_common import HISTORY_TAGS, history_months, month_end_series
+from dag.cd_marketcap_processing import MARKETCAP_VALUES
+from dag.cd_raw_ingestion import MARKETCAP_COLUMNS
+from dag.cd_source import KrxSource
+from dag.partitions import cd_monthly_history_partition
+
+
+@dg.asset(
+    group_name="CD",
+    partitions_def=cd_monthly_history_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=HISTORY_TAGS,
+    metadata={
+        "partition_by": "history_month",
+        "dagster/column_schema": column_schema(CdHistoricalMarketcaps),
+    },
+)
+def cd_historical_marketcaps(
+    context: dg.AssetExecutionContext, krx_source: KrxSource
+) -> dg.Output[pl.LazyFrame]:
+    """Market caps of each month's last trading day, digested like cd_digest_marketcaps."""
+    frame, metadata = month_end_series(
+        "cd_historical_marketcaps",
+        krx_source,
+        history_months(context),
+        lambda s, p: s.market_caps(p.date, p.exchange),
+        MARKETCAP_COLUMNS,
+        polars_schema(CdMarketcaps),
+        MARKETCAP_VALUES,
+        list(polars_schema(CdHistoricalMarketcaps)),
+        partial_zero_fails=True,
+    )
+    return dg.Output(frame, metadata=metadata)
+
+
+cd_historical_marketcaps_contract = contract_check(cd_historical_marketcaps, CdHistoricalMarketcaps)

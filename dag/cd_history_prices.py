@@ -1,0 +1,45 @@
+"""CD history: month-end daily OHLCV per security, one monthly partition per month (20 years)."""
+
+import dagster as dg
+import polars as pl
+
+from contracts import column_schema, contract_check, polars_schema
+from contracts.cd import CdHistoricalPrices, CdPrices
+from dag.cd_history_common import HISTORY_TAGS, history_months, month_end_series
+from dag.cd_price_processing import PRICE_VALUES
+from dag.cd_raw_ingestion import PRICE_COLUMNS
+from dag.cd_source import KrxSource
+from dag.partitions import cd_monthly_history_partition
+
+
+@dg.asset(
+    group_name="CD",
+    partitions_def=cd_monthly_history_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=HISTORY_TAGS,
+    metadata={
+        "partition_by": "history_month",
+        "dagster/column_schema": column_schema(CdHistoricalPrices),
+    },
+)
+def cd_historical_prices(
+    context: dg.AssetExecutionContext, krx_source: KrxSource
+) -> dg.Output[pl.LazyFrame]:
+    """OHLCV of each month's last trading day per exchange, digested like cd_digest_price."""
+    frame, metadata = month_end_series(
+        "cd_historical_prices",
+        krx_source,
+        history_months(context),
+        lambda s, p: s.ohlcv(p.date, p.exchange),
+        PRICE_COLUMNS,
+        polars_schema(CdPrices),
+        PRICE_VALUES,
+        list(polars_schema(CdHistoricalPrices)),
+        partial_zero_fails=True,
+    )
+    return dg.Output(frame, metadata=metadata)
+
+
+cd_historical_prices_contract = contract_check(cd_historical_prices, CdHistoricalPrices)

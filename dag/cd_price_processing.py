@@ -1,0 +1,57 @@
+"""CD silver: daily OHLCV per security (`cd_digest_price`), holidays as empty partitions."""
+
+import time
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from contracts import column_schema, contract_check
+from contracts.cd import CdDigestPrice
+from dag.cd_common import (
+    CD_TAGS_SOURCE,
+    PARTITION_BY,
+    add_year_month,
+    digest_zero_rows,
+    join_security,
+    pad_ticker,
+    run_partitions,
+)
+from dag.partitions import daily_exchange_category_partition
+
+PRICE_VALUES = ("open", "high", "low", "close", "volume", "transaction", "rate")
+
+
+def digest_prices(
+    context: dg.AssetExecutionContext, cd_prices: pl.LazyFrame, cd_security: pl.LazyFrame
+) -> tuple[pl.LazyFrame, dict[str, Any]]:
+    """Bronze prices of the run's partitions -> silver rows and cleaning statistics."""
+    series = cd_prices.with_columns(ticker=pad_ticker(pl.col("ticker")))
+    kept, stats = digest_zero_rows(
+        "cd_digest_price", series, PRICE_VALUES, run_partitions(context), partial_zero_fails=True
+    )
+    digest = add_year_month(join_security("cd_digest_price", kept, cd_security))
+    return digest.select(CdDigestPrice.to_schema().columns.keys()), stats.metadata()
+
+
+@dg.asset(
+    group_name="CD",
+    partitions_def=daily_exchange_category_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake", "pandera"},
+    tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
+    metadata={"partition_by": PARTITION_BY, "dagster/column_schema": column_schema(CdDigestPrice)},
+)
+def cd_digest_price(
+    context: dg.AssetExecutionContext, cd_prices: pl.LazyFrame, cd_security: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
+    """Daily OHLCV per security (date, exchange, ticker, security_id, values, year, month);
+    a holiday is an empty partition, some zero rows on a trading day fail naming the tickers."""
+    started = time.perf_counter()
+    digest, metadata = digest_prices(context, cd_prices, cd_security)
+    metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
+    return dg.Output(digest, metadata=metadata)
+
+
+cd_digest_price_contract = contract_check(cd_digest_price, CdDigestPrice)

@@ -1,0 +1,247 @@
+"""NPS silver tier: the pension register, one typed and cleaned row per workplace and month.
+
+`nps_his_digest` turns the bronze file rows into typed columns (dates, integer counts, zero-padded
+code text), rejects rows it cannot use (with the reason counted), removes exact duplicates on the
+natural key, and derives `name_norm`, `company_types`, `addr_key` and `avg_monthly_wage`.
+The business rules live in `dag.nps_rules` and are re-exported here.
+"""
+
+import time
+from typing import Any
+
+import dagster as dg
+import polars as pl
+import polars.selectors as cs
+
+from contracts import column_schema, contract_check
+from contracts.nps import DIGEST_KEY, NpsHisDigest
+from dag.nps_csv import CANONICAL_COLUMNS
+from dag.nps_rules import (
+    avg_monthly_wage,
+    company_types,
+    contribution_rate,
+    normalize_company_name,
+)
+from dag.partitions import nps_monthly_partition
+
+__all__ = [
+    "company_types",
+    "contribution_rate",
+    "digest",
+    "normalize_company_name",
+    "nps_his_digest",
+    "nps_his_digest_contract",
+]
+
+# Code columns and their zero-padded width; a value that is not all digits (or too long) -> null.
+CODE_WIDTHS: dict[str, int] = {
+    "business_reg_num": 6,
+    "zip_code": 5,
+    "legal_dong_addr_code": 10,
+    "admin_dong_addr_code": 10,
+    "addr_sido_code": 2,
+    "addr_sigungu_code": 3,
+    "addr_emdong_code": 3,
+    "industry_code": 6,
+}
+STATUS_CODES: dict[str, tuple[str, ...]] = {"join_status": ("1", "2"), "workplace_type": ("1", "2")}
+DATE_COLUMNS = ("applied_at", "re_registered_at", "withdrawn_at")
+COUNT_COLUMNS = ("subscriber_count", "monthly_notice_amount", "new_subscribers", "lost_subscribers")
+NO_DATE = "0001-01-01"
+REJECT = "reject_reason"
+_TYPED_COLUMNS = (*CODE_WIDTHS, *STATUS_CODES, *DATE_COLUMNS)
+_TEXT_COLUMNS = tuple(c for c in CANONICAL_COLUMNS if c not in (*_TYPED_COLUMNS, *COUNT_COLUMNS))
+_INVALID_FLAGS = tuple(f"invalid__{c}" for c in _TYPED_COLUMNS)
+# Why a row is not used (first that applies); counted per month in the metadata.
+REJECT_REASONS = (
+    "data_created_ym_not_partition_month",
+    "data_created_ym_missing",
+    "company_name_missing",
+    "count_missing_or_invalid",
+)
+DIGEST_COLUMNS: tuple[str, ...] = (
+    *CANONICAL_COLUMNS,
+    "ym",
+    "name_norm",
+    "company_types",
+    "addr_key",
+    "avg_monthly_wage",
+)
+
+
+def _trimmed(name: str) -> pl.Expr:
+    """Trimmed text, empty -> null."""
+    value = pl.col(name).str.strip_chars()
+    return pl.when(value == "").then(None).otherwise(value)
+
+
+def _code(name: str, width: int) -> pl.Expr:
+    """Digits-only code left-padded with zeros to `width`; anything else -> null."""
+    value = _trimmed(name)
+    valid = value.str.contains(r"^\d+$") & (value.str.len_chars() <= width)
+    return pl.when(valid).then(value.str.zfill(width)).otherwise(None).alias(name)
+
+
+def _date(name: str) -> pl.Expr:
+    """YYYY-MM-DD as a date; empty and 0001-01-01 (no date) -> null; unparseable -> null."""
+    value = _trimmed(name)
+    parsed = value.str.to_date("%Y-%m-%d", strict=False)
+    return pl.when(value == NO_DATE).then(None).otherwise(parsed).alias(name)
+
+
+def _count(name: str) -> pl.Expr:
+    return _trimmed(name).cast(pl.Int64, strict=False).alias(name)
+
+
+def typed(bronze: pl.LazyFrame) -> pl.LazyFrame:
+    """Bronze rows with typed canonical columns, `ym`, `line_number`, and a `reject_reason`
+    (null for usable rows). Also flags invalid codes/dates for the cleaning statistics."""
+    ym_text = pl.col("ym").dt.strftime("%Y-%m")
+    counts_ok = pl.all_horizontal(
+        [pl.col(c).is_not_null() & (pl.col(c) >= 0) for c in COUNT_COLUMNS]
+    )
+    # A value was delivered (not empty, not the 0001-01-01 "no date") but could not be typed.
+    invalid_flags = [
+        (_trimmed(c).is_not_null() & (_trimmed(c) != NO_DATE) & pl.col(f"__{c}").is_null()).alias(
+            f"invalid__{c}"
+        )
+        for c in _TYPED_COLUMNS
+    ]
+    return (
+        bronze.select(
+            "ym",
+            "source_file",
+            "line_number",
+            *(_trimmed(c).alias(c) for c in _TEXT_COLUMNS),
+            *(_code(c, w).alias(f"__{c}") for c, w in CODE_WIDTHS.items()),
+            *(
+                pl.when(_trimmed(c).is_in(list(v))).then(_trimmed(c)).alias(f"__{c}")
+                for c, v in STATUS_CODES.items()
+            ),
+            *(_date(c).alias(f"__{c}") for c in DATE_COLUMNS),
+            *(_count(c) for c in COUNT_COLUMNS),
+            *(pl.col(c) for c in _TYPED_COLUMNS),
+        )
+        .with_columns(invalid_flags)
+        .with_columns(
+            pl.when(pl.col("data_created_ym") != ym_text)
+            .then(pl.lit("data_created_ym_not_partition_month"))
+            .when(pl.col("data_created_ym").is_null())
+            .then(pl.lit("data_created_ym_missing"))
+            .when(pl.col("company_name").is_null())
+            .then(pl.lit("company_name_missing"))
+            .when(~counts_ok)
+            .then(pl.lit("count_missing_or_invalid"))
+            .otherwise(pl.lit(None, pl.String))
+            .alias(REJECT)
+        )
+        .drop(*_TYPED_COLUMNS)
+        .rename({f"__{c}": c for c in _TYPED_COLUMNS})
+    )
+
+
+def digest(typed_rows: pl.LazyFrame) -> pl.LazyFrame:
+    """Accepted rows, de-duplicated on the natural key (first line kept), with derived columns,
+    in the column order and types of the `NpsHisDigest` contract."""
+    return (
+        typed_rows.filter(pl.col(REJECT).is_null())
+        .sort("ym", "source_file", "line_number")
+        .unique(subset=list(DIGEST_KEY), keep="first", maintain_order=True)
+        .with_columns(
+            name_norm=normalize_company_name(pl.col("company_name")),
+            company_types=company_types(pl.col("company_name")),
+            addr_key=pl.concat_str(
+                pl.col("addr_sigungu_code"), pl.lit("-"), pl.col("legal_dong_addr_code")
+            ),
+            avg_monthly_wage=avg_monthly_wage(
+                pl.col("monthly_notice_amount"), pl.col("subscriber_count"), pl.col("ym")
+            ),
+        )
+        .select(DIGEST_COLUMNS)
+    )
+
+
+def cleaning_stats(typed_rows: pl.LazyFrame) -> pl.DataFrame:
+    """Per month: rows read, rejected per reason, duplicates, invalid values, wage spread."""
+    accepted = pl.col(REJECT).is_null()
+    key_count = pl.struct(list(DIGEST_KEY)).filter(accepted).n_unique()
+    wage = avg_monthly_wage(
+        pl.col("monthly_notice_amount"), pl.col("subscriber_count"), pl.col("ym")
+    ).filter(accepted)
+    return (
+        typed_rows.group_by("ym")
+        .agg(
+            pl.len().alias("rows_read"),
+            (~accepted).sum().alias("rows_rejected"),
+            (accepted.sum() - key_count).alias("duplicates_removed"),
+            *(
+                (pl.col(REJECT) == reason).sum().alias(f"rejected__{reason}")
+                for reason in REJECT_REASONS
+            ),
+            *(pl.col(c).sum().alias(c) for c in _INVALID_FLAGS),
+            pl.col("company_name")
+            .str.contains("\ufffd", literal=True)
+            .sum()
+            .alias("names_with_replacement_char"),
+            wage.min().alias("wage_min"),
+            wage.median().alias("wage_median"),
+            wage.max().alias("wage_max"),
+        )
+        .sort("ym")
+        .collect()
+    )
+
+
+def _metadata(stats: pl.DataFrame) -> dict[str, Any]:
+    total = stats.drop("ym").sum()
+    reasons = {r: int(total.item(0, f"rejected__{r}")) for r in REJECT_REASONS}
+    invalid = {c.removeprefix("invalid__"): int(total.item(0, c)) for c in _INVALID_FLAGS}
+    per_month = {
+        f"{row['ym']:%Y-%m}": {k: v for k, v in row.items() if k != "ym"}
+        for row in stats.with_columns(cs.float().round(0)).to_dicts()
+    }
+    return {
+        "rows_read": int(total.item(0, "rows_read")),
+        "rows_rejected": int(total.item(0, "rows_rejected")),
+        "rows_rejected_by_reason": dg.MetadataValue.json(reasons),
+        "duplicates_removed": int(total.item(0, "duplicates_removed")),
+        "values_invalid_set_null": dg.MetadataValue.json(invalid),
+        "names_with_replacement_char": int(total.item(0, "names_with_replacement_char")),
+        "wage_min": float(stats["wage_min"].min() or 0.0),
+        "wage_median": float(stats["wage_median"].median() or 0.0),
+        "wage_max": float(stats["wage_max"].max() or 0.0),
+        "per_month": dg.MetadataValue.json(per_month),
+    }
+
+
+@dg.asset(
+    group_name="NPS",
+    partitions_def=nps_monthly_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake", "pandera"},
+    tags={"data_tier": "silver", "domain": "pension", "source": "national_pension"},
+    metadata={"partition_by": "ym", "dagster/column_schema": column_schema(NpsHisDigest)},
+)
+def nps_his_digest(
+    context: dg.AssetExecutionContext, nps_his_download: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
+    """The pension register: one row per enrolled workplace and month, typed, cleaned and
+    de-duplicated on (ym, company_name, business_reg_num, zip_code, subscriber_count,
+    monthly_notice_amount); with normalised name, legal forms, address key and estimated wage."""
+    started = time.perf_counter()
+    rows = typed(nps_his_download)
+    stats = cleaning_stats(rows)
+    months = {f"{m:%Y-%m}" for m in stats["ym"]}
+    expected = {key[:7] for key in context.partition_keys}
+    if months != expected:
+        raise ValueError(
+            f"nps_his_digest partitions {sorted(expected)}: bronze nps_his_download holds months "
+            f"{sorted(months)}"
+        )
+    metadata = _metadata(stats)
+    metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
+    return dg.Output(digest(rows), metadata=metadata)
+
+
+nps_his_digest_contract = contract_check(nps_his_digest, NpsHisDigest)

@@ -1,0 +1,368 @@
+"""NPS company layer ("SaaS/KYC"): which company each workplace row is, and the company tables.
+
+Lake assets (Delta, gold), then one PostgreSQL load asset per serving table:
+
+- `nps_match_audit` (monthly): every digest row of the month with its best candidate company,
+  score and decision (accepted / review / rejected), computed by `dag.nps_company_matching`.
+- `nps_review_queue` (monthly): the rows in the review band, awaiting a human decision.
+- `nps_fact_pension_monthly` (monthly): per company and month, sums over the accepted rows.
+- `nps_dim_company`, `nps_company_alias` (unpartitioned): recomputed from the whole audit in the
+  lake on every run.
+
+Why this split: a month's matching uses only that month's digest (its registered companies and
+their names are the candidate pool), so monthly partitions are independent, idempotent units
+that can be (re)run in any order or as one backfill range. The company dimension and the aliases
+span all months; computing them from the persisted audit instead of updating them month by month
+makes them a pure function of the lake: the same whatever order months were processed in, and
+rerunning a month changes nothing. Company ids are deterministic (`<reg num>-<addr_key>`).
+"""
+
+
+import time
+
+import dagster as dg
+import polars as pl
+
+from contracts import column_schema, contract_check
+from contracts.nps import (
+    NpsCompanyAlias,
+    NpsCompanyAliasPostgres,
+    NpsDimCompany,
+    NpsDimCompanyPostgres,
+    NpsFactPensionMonthly,
+    NpsFactPensionMonthlyPostgres,
+    NpsMatchAudit,
+    NpsMatchAuditPostgres,
+    NpsReviewQueue,
+    NpsReviewQueuePostgres,
+)
+from dag.nps_company_matching import (
+    company_alias,
+    dim_company,
+    match_rows,
+    monthly_facts,
+    review_queue,
+)
+from dag.nps_postgres_simple import (
+    load_to_postgres,
+    postgres_contract_check,
+    postgres_frame,
+)
+from dag.partitions import nps_monthly_partition
+from dag_io import PostgresResource
+
+TAGS = {"data_tier": "gold", "domain": "pension", "source": "national_pension"}
+TABLES = {
+    "nps_dim_company": "public.dim_company",
+    "nps_company_alias": "public.company_alias",
+    "nps_fact_pension_monthly": "public.fact_pension_monthly",
+    "nps_match_audit": "public.match_audit_log",
+    "nps_review_queue": "public.match_review_queue",
+}
+
+
+def _elapsed(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+@dg.asset(
+    group_name="NPS",
+    partitions_def=nps_monthly_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=TAGS,
+    metadata={"partition_by": "ym", "dagster/column_schema": column_schema(NpsMatchAudit)},
+)
+def nps_match_audit(
+    context: dg.AssetExecutionContext, nps_his_digest: pl.LazyFrame
+) -> dg.Output[pl.DataFrame]:
+    """Matching decisions: each workplace row of the month, its best company and why.
+
+    Candidates: same registration number + addr_key (0.95), else an exact alias (0.92), else
+    the 3 most trigram-similar names in the same sigungu; accepted >= 0.90, review 0.75-0.90.
+    """
+    started = time.perf_counter()
+    audit = match_rows(nps_his_digest).collect()
+    decisions = audit.group_by("decision").len()
+    methods = audit.group_by("method").len()
+    counts = dict(zip(decisions["decision"], decisions["len"], strict=True))
+    total = audit.height
+    return dg.Output(
+        audit,
+        metadata={
+            "rows_matched": total,
+            "accepted": counts.get("accepted", 0),
+            "review": counts.get("review", 0),
+            "rejected": counts.get("rejected", 0),
+            "accept_rate": round(counts.get("accepted", 0) / total, 4) if total else None,
+            "by_method": dg.MetadataValue.json(
+                dict(zip(methods["method"], methods["len"], strict=True))
+            ),
+            "companies_matched": audit.filter(pl.col("decision") == "accepted")[
+                "company_id"
+            ].n_unique(),
+            "execution_time_sec": _elapsed(started),
+        },
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    partitions_def=nps_monthly_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=TAGS,
+    metadata={"partition_by": "ym", "dagster/column_schema": column_schema(NpsReviewQueue)},
+)
+def nps_review_queue(
+    context: dg.AssetExecutionContext, nps_match_audit: pl.LazyFrame
+) -> dg.Output[pl.DataFrame]:
+    """Workplace rows whose best candidate scored 0.75-0.90: a person decides the company."""
+    started = time.perf_counter()
+    queue = review_queue(nps_match_audit).collect()
+    return dg.Output(
+        queue,
+        metadata={
+            "rows_queued": queue.height,
+            "score_min": queue["score"].min() if queue.height else None,
+            "score_max": queue["score"].max() if queue.height else None,
+            "execution_time_sec": _elapsed(started),
+        },
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    partitions_def=nps_monthly_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=TAGS,
+    metadata={
+        "partition_by": "ym",
+        "dagster/column_schema": column_schema(NpsFactPensionMonthly),
+    },
+)
+def nps_fact_pension_monthly(
+    context: dg.AssetExecutionContext, nps_match_audit: pl.LazyFrame
+) -> dg.Output[pl.DataFrame]:
+    """Per company and month: subscribers, notice amount, joins and leaves of its accepted rows."""
+    started = time.perf_counter()
+    facts = monthly_facts(nps_match_audit).collect()
+    return dg.Output(
+        facts,
+        metadata={
+            "companies": facts.height,
+            "subscribers": int(facts["subscriber_count"].sum()),
+            "new_subscribers": int(facts["new_subscribers"].sum()),
+            "lost_subscribers": int(facts["lost_subscribers"].sum()),
+            "execution_time_sec": _elapsed(started),
+        },
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=TAGS,
+    metadata={"dagster/column_schema": column_schema(NpsDimCompany)},
+)
+def nps_dim_company(nps_match_audit: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
+    """Companies (registration number + addr_key) over every month in the lake.
+
+    Canonical name, types and industry come from the latest month; valid_from/valid_to are the
+    first and last months seen. Recomputed from the whole audit: order-independent.
+    """
+    started = time.perf_counter()
+    dim = dim_company(nps_match_audit).collect()
+    return dg.Output(
+        dim,
+        metadata={
+            "companies": dim.height,
+            "without_industry": dim["industry_code"].null_count(),
+            "months_covered": dim["valid_to"].max().isoformat() if dim.height else None,
+            "execution_time_sec": _elapsed(started),
+        },
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    io_manager_key="delta_io_manager",
+    kinds={"polars", "deltalake"},
+    tags=TAGS,
+    metadata={"dagster/column_schema": column_schema(NpsCompanyAlias)},
+)
+def nps_company_alias(nps_match_audit: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
+    """Normalised names a company is known by (accepted exact-alias and >= 0.95 matches)."""
+    started = time.perf_counter()
+    aliases = company_alias(nps_match_audit).collect()
+    return dg.Output(
+        aliases,
+        metadata={
+            "aliases": aliases.height,
+            "companies": aliases["company_id"].n_unique(),
+            "execution_time_sec": _elapsed(started),
+        },
+    )
+
+
+nps_match_audit_contract = contract_check(nps_match_audit, NpsMatchAudit)
+nps_review_queue_contract = contract_check(nps_review_queue, NpsReviewQueue)
+nps_fact_pension_monthly_contract = contract_check(nps_fact_pension_monthly, NpsFactPensionMonthly)
+nps_dim_company_contract = contract_check(nps_dim_company, NpsDimCompany)
+nps_company_alias_contract = contract_check(nps_company_alias, NpsCompanyAlias)
+
+
+# --- PostgreSQL serving tables: one load asset per table -------------------------------------
+POSTGRES_TAGS = {**TAGS, "target": "postgres"}
+
+
+@dg.asset(
+    group_name="NPS",
+    partitions_def=nps_monthly_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"polars", "postgres"},
+    tags=POSTGRES_TAGS,
+    metadata={
+        "partition_by": "ym",
+        "target_table": TABLES["nps_match_audit"],
+        "dagster/column_schema": column_schema(NpsMatchAuditPostgres),
+    },
+)
+def nps_match_audit_postgres(
+    context: dg.AssetExecutionContext, nps_postgres: PostgresResource, nps_match_audit: pl.LazyFrame
+) -> dg.MaterializeResult:
+    """`match_audit_log`: the month's matching decisions in PostgreSQL (months replaced)."""
+    return load_to_postgres(
+        context,
+        nps_postgres,
+        postgres_frame(nps_match_audit, NpsMatchAuditPostgres),
+        table=TABLES["nps_match_audit"],
+        model=NpsMatchAuditPostgres,
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    partitions_def=nps_monthly_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"polars", "postgres"},
+    tags=POSTGRES_TAGS,
+    metadata={
+        "partition_by": "ym",
+        "target_table": TABLES["nps_review_queue"],
+        "dagster/column_schema": column_schema(NpsReviewQueuePostgres),
+    },
+)
+def nps_review_queue_postgres(
+    context: dg.AssetExecutionContext,
+    nps_postgres: PostgresResource,
+    nps_review_queue: pl.LazyFrame,
+) -> dg.MaterializeResult:
+    """`match_review_queue`: the month's rows awaiting review in PostgreSQL (months replaced)."""
+    return load_to_postgres(
+        context,
+        nps_postgres,
+        postgres_frame(nps_review_queue, NpsReviewQueuePostgres),
+        table=TABLES["nps_review_queue"],
+        model=NpsReviewQueuePostgres,
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    partitions_def=nps_monthly_partition,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"polars", "postgres"},
+    tags=POSTGRES_TAGS,
+    metadata={
+        "partition_by": "ym",
+        "target_table": TABLES["nps_fact_pension_monthly"],
+        "dagster/column_schema": column_schema(NpsFactPensionMonthlyPostgres),
+    },
+)
+def nps_fact_pension_monthly_postgres(
+    context: dg.AssetExecutionContext,
+    nps_postgres: PostgresResource,
+    nps_fact_pension_monthly: pl.LazyFrame,
+) -> dg.MaterializeResult:
+    """`fact_pension_monthly` (key company_id + ym) in PostgreSQL (months replaced)."""
+    return load_to_postgres(
+        context,
+        nps_postgres,
+        postgres_frame(nps_fact_pension_monthly, NpsFactPensionMonthlyPostgres),
+        table=TABLES["nps_fact_pension_monthly"],
+        model=NpsFactPensionMonthlyPostgres,
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    kinds={"polars", "postgres"},
+    tags=POSTGRES_TAGS,
+    metadata={
+        "target_table": TABLES["nps_dim_company"],
+        "dagster/column_schema": column_schema(NpsDimCompanyPostgres),
+    },
+)
+def nps_dim_company_postgres(
+    context: dg.AssetExecutionContext, nps_postgres: PostgresResource, nps_dim_company: pl.LazyFrame
+) -> dg.MaterializeResult:
+    """`dim_company` in PostgreSQL: the whole table replaced atomically (staging swap)."""
+    return load_to_postgres(
+        context,
+        nps_postgres,
+        postgres_frame(nps_dim_company, NpsDimCompanyPostgres),
+        table=TABLES["nps_dim_company"],
+        model=NpsDimCompanyPostgres,
+    )
+
+
+@dg.asset(
+    group_name="NPS",
+    kinds={"polars", "postgres"},
+    tags=POSTGRES_TAGS,
+    metadata={
+        "target_table": TABLES["nps_company_alias"],
+        "dagster/column_schema": column_schema(NpsCompanyAliasPostgres),
+    },
+)
+def nps_company_alias_postgres(
+    context: dg.AssetExecutionContext,
+    nps_postgres: PostgresResource,
+    nps_company_alias: pl.LazyFrame,
+) -> dg.MaterializeResult:
+    """`company_alias` in PostgreSQL: the whole table replaced atomically (staging swap)."""
+    return load_to_postgres(
+        context,
+        nps_postgres,
+        postgres_frame(nps_company_alias, NpsCompanyAliasPostgres),
+        table=TABLES["nps_company_alias"],
+        model=NpsCompanyAliasPostgres,
+    )
+
+
+nps_match_audit_postgres_contract = postgres_contract_check(
+    nps_match_audit_postgres, NpsMatchAuditPostgres, TABLES["nps_match_audit"]
+)
+nps_review_queue_postgres_contract = postgres_contract_check(
+    nps_review_queue_postgres,
+    NpsReviewQueuePostgres,
+    TABLES["nps_review_queue"],
+    require_rows=False,
+)
+nps_fact_pension_monthly_postgres_contract = postgres_contract_check(
+    nps_fact_pension_monthly_postgres,
+    NpsFactPensionMonthlyPostgres,
+    TABLES["nps_fact_pension_monthly"],
+)
+nps_dim_company_postgres_contract = postgres_contract_check(
+    nps_dim_company_postgres, NpsDimCompanyPostgres, TABLES["nps_dim_company"]
+)
+nps_company_alias_postgres_contract = postgres_contract_check(
+    nps_company_alias_postgres, NpsCompanyAliasPostgres, TABLES["nps_company_alias"]
+)

@@ -1,0 +1,216 @@
+"""What the Delta and Parquet IO managers share: reading the Dagster context (asset, partitions,
+metadata, input annotation), shaping an output frame to its partitions, and the output metadata.
+
+The business entity here is a *lake table*: one asset's persisted rows at
+`<root_uri>/<asset key path>`, split into partitions by the columns named in `partition_by`.
+"""
+
+from __future__ import annotations
+
+import time
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from dag_io.metadata import preview_markdown, table_schema
+from dag_io.partitioning import PartitionLayout, layout_for
+from dag_io.storage import delta_storage_options, table_uri
+
+PREVIEW_ROWS = 10
+
+
+@dataclass
+class WriteTarget:
+    """One output write: the table, its partition layout and the partitions being replaced."""
+
+    asset: str
+    uri: str
+    layout: PartitionLayout | None
+    values: pl.DataFrame | None  # one row per partition being written (None: whole table)
+    metadata: Mapping[str, Any]
+    keys: list[str] = field(default_factory=list)
+
+    def where(self) -> str:
+        """`asset <name> partition(s) <...>` for error messages."""
+        if not self.keys:
+            return f"asset {self.asset}"
+        shown = ", ".join(self.keys[:3]) + (
+            f" (+{len(self.keys) - 3} more)" if len(self.keys) > 3 else ""
+        )
+        return f"asset {self.asset} partition {shown}"
+
+
+@dataclass
+class WriteResult:
+    """What a write reports back for the output metadata."""
+
+    rows: int
+    files: int
+    bytes: int
+    schema: pl.Schema
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def asset_name(context: dg.OutputContext | dg.InputContext) -> str:
+    return context.asset_key.to_user_string()
+
+
+def _input_kind(context: dg.InputContext) -> str:
+    """`lazy`, `eager` or `dict` from the input's type annotation (unannotated: lazy)."""
+    typ = context.dagster_type.typing_type if context.dagster_type else Any
+    if typ is pl.DataFrame:
+        return "eager"
+    if typing.get_origin(typ) in (dict, Mapping) or typ in (dict, Mapping):
+        return "dict"
+    return "lazy"
+
+
+def _normalise_frame(obj: object, asset: str) -> pl.LazyFrame:
+    if isinstance(obj, pl.DataFrame):
+        return obj.lazy()
+    if isinstance(obj, pl.LazyFrame):
+        return obj
+    raise TypeError(
+        f"asset {asset}: the IO manager persists pl.LazyFrame or pl.DataFrame outputs, "
+        f"got {type(obj).__name__}"
+    )
+
+
+def shape_partitions(frame: pl.LazyFrame, target: WriteTarget) -> pl.LazyFrame:
+    """Add missing partition columns from the key (single partition) and cast present ones."""
+    if target.layout is None or target.values is None:
+        return frame
+    schema = frame.collect_schema()
+    exprs = []
+    for col in target.layout.columns:
+        if col.column in schema:
+            if schema[col.column] != col.dtype:
+                exprs.append(pl.col(col.column).cast(col.dtype, strict=True))
+            continue
+        if target.values.height != 1:
+            raise ValueError(
+                f"{target.where()}: output has no partition column {col.column!r}, and a write "
+                f"of {target.values.height} partitions cannot tell which row belongs where; "
+                "add the column to the output"
+            )
+        exprs.append(pl.lit(target.values.item(0, col.column), dtype=col.dtype).alias(col.column))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def outside_example(batch: pl.DataFrame, target: WriteTarget) -> str | None:
+    """A description of the first row of `batch` outside the partitions written, else None."""
+    if target.layout is None or target.values is None or batch.height == 0:
+        return None
+    names = target.layout.names
+    bad = batch.select(names).join(target.values, on=names, how="anti").head(1)
+    if bad.height == 0:
+        return None
+    return target.layout.describe(bad.row(0, named=True))
+
+
+def outside_error(target: WriteTarget, example: str) -> ValueError:
+    return ValueError(
+        f"{target.where()}: output has rows outside the partitions being written, e.g. "
+        f"{example}, table {target.uri}; nothing was written"
+    )
+
+
+class ArrowIOManager(dg.ConfigurableIOManager):
+    """Common configuration and Dagster plumbing of the lake IO managers."""
+
+    root_uri: str
+    storage_options: dict[str, str] = {}  # noqa: RUF012 (pydantic copies field defaults)
+
+    # -- implemented by the format -------------------------------------------------------------
+    def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
+        raise NotImplementedError
+
+    def scan(
+        self,
+        context: dg.InputContext,
+        uri: str,
+        layout: PartitionLayout | None,
+        values: pl.DataFrame | None,
+        asset: str,
+    ) -> pl.LazyFrame:
+        raise NotImplementedError
+
+    def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
+        raise NotImplementedError
+
+    # -- shared ----------------------------------------------------------------------------------
+    def options(self, uri: str) -> dict[str, str]:
+        return delta_storage_options(uri, self.storage_options)
+
+    def target_for_output(self, context: dg.OutputContext) -> WriteTarget:
+        asset = asset_name(context)
+        metadata = dict(context.definition_metadata or {})
+        partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
+        layout = layout_for(asset, partitions_def, metadata.get("partition_by"))
+        keys = list(context.asset_partition_keys) if layout is not None else []
+        values = layout.values(keys) if layout is not None else None
+        uri = table_uri(self.root_uri, context.asset_key.path)
+        return WriteTarget(asset, uri, layout, values, metadata, [str(k) for k in keys])
+
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        target = self.target_for_output(context)
+        frame = shape_partitions(_normalise_frame(obj, target.asset), target)
+        started = time.perf_counter()
+        result = self.write(frame, target)
+        seconds = time.perf_counter() - started
+        mask = target.metadata.get("mask_columns", ())
+        preview = self.preview_scan(target, result).head(PREVIEW_ROWS).collect()
+        meta: dict[str, Any] = {
+            "dagster/row_count": result.rows,
+            "dagster/column_schema": table_schema(result.schema),
+            "dagster/uri": target.uri,
+            "files_written": result.files,
+            "bytes_written": result.bytes,
+            "write_seconds": round(seconds, 4),
+            "preview": dg.MetadataValue.md(preview_markdown(preview, PREVIEW_ROWS, mask)),
+            **result.extra,
+        }
+        if target.layout is not None and len(target.keys) == 1:
+            meta["dagster/partition_row_count"] = result.rows
+        if target.layout is not None:
+            meta["partitions_written"] = len(target.keys)
+        context.add_output_metadata(meta)
+
+    def load_input(self, context: dg.InputContext) -> object:
+        upstream = context.upstream_output
+        asset = asset_name(context)
+        metadata = dict((upstream.definition_metadata if upstream else None) or {})
+        partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
+        layout = layout_for(asset, partitions_def, metadata.get("partition_by"))
+        uri = table_uri(self.root_uri, context.asset_key.path)
+        kind = _input_kind(context)
+        keys: list[str] = []
+        if layout is not None and _consumer_partitioned(context):
+            keys = [str(k) for k in context.asset_partition_keys]
+        values = layout.values(keys) if layout is not None and keys else None
+        if kind == "dict":
+            if layout is None:
+                raise TypeError(
+                    f"asset {asset}: a dict[str, pl.LazyFrame] input needs a partitioned upstream"
+                )
+            frame = self.scan(context, uri, layout, values, asset)
+            if not keys:
+                present = frame.select(layout.names).unique().sort(layout.names).collect()
+                keys = layout.keys(present)
+            return {key: frame.filter(layout.expr(layout.values([key]))) for key in keys}
+        frame = self.scan(context, uri, layout, values, asset)
+        return frame.collect() if kind == "eager" else frame
+
+
+def _consumer_partitioned(context: dg.InputContext) -> bool:
+    """True when the consuming asset runs for partitions (a key or a range): it then reads the
+    upstream partitions the mapping asks for; an unpartitioned consumer reads the whole table."""
+    try:
+        step = context.step_context
+    except dg.DagsterInvariantViolationError:
+        return context.has_partition_key
+    return step.has_partitions and step.entity_partitions_def is not None

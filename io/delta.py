@@ -1,0 +1,384 @@
+"""`DeltaIOManager`: each asset is a Delta table at `<root_uri>/<asset key path>`.
+
+A write replaces exactly the partitions being materialised (a Delta overwrite with a partition
+predicate) in one commit, streaming the LazyFrame as Arrow record batches; `write_mode: "merge"`
+upserts on `merge_keys` with a Delta MERGE. Reads are lazy `scan_delta`s pruned to the requested
+partitions, at a table version pinned at the first read of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import dagster as dg
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+from pydantic import PrivateAttr
+
+from dag_io.base import (
+    ArrowIOManager,
+    WriteResult,
+    WriteTarget,
+    outside_error,
+    outside_example,
+)
+from dag_io.delta_schema import (
+    arrow_schema,
+    changed_types,
+    delta_safe,
+    describe_changes,
+    table_polars_schema,
+)
+from dag_io.partitioning import PartitionLayout
+from dag_io.storage import filesystem
+
+EMPTY_MARKERS = "_dag_io_empty"
+BATCH_ROWS = 250_000
+
+
+class _Outside(ValueError):
+    """A streamed batch held a row outside the partitions being written."""
+
+
+def _reader(frame: pl.LazyFrame, schema: pl.Schema, target: WriteTarget) -> pa.RecordBatchReader:
+    """The LazyFrame as a stream of Arrow record batches, checking each batch's partitions."""
+    arrow = arrow_schema(schema)
+
+    def batches() -> Any:
+        for df in frame.collect_batches(chunk_size=BATCH_ROWS):
+            example = outside_example(df, target)
+            if example is not None:
+                raise _Outside(example)
+            yield from df.to_arrow().cast(arrow).to_batches()
+
+    return pa.RecordBatchReader.from_batches(arrow, batches())
+
+
+def _open(uri: str, options: dict[str, str], version: int | None = None) -> DeltaTable | None:
+    if not DeltaTable.is_deltatable(uri, storage_options=options):
+        return None
+    return DeltaTable(uri, version=version, storage_options=options)
+
+
+def _files(table: DeltaTable, layout: PartitionLayout | None) -> pl.DataFrame:
+    """The table's data files: path, size_bytes, num_records and typed partition columns."""
+    actions = pl.DataFrame(table.get_add_actions(flatten=True))
+    if layout is None:
+        return actions
+    if actions.height == 0:
+        return pl.DataFrame(
+            schema={"path": pl.String, "size_bytes": pl.Int64, "num_records": pl.Int64}
+            | dict(layout.schema)
+        )
+    return actions.with_columns(
+        pl.col(f"partition.{c.column}").cast(c.dtype).alias(c.column) for c in layout.columns
+    )
+
+
+def _in_partitions(files: pl.DataFrame, target: WriteTarget) -> pl.DataFrame:
+    if target.layout is None or target.values is None:
+        return files
+    return files.join(target.values, on=target.layout.names, how="semi")
+
+
+class DeltaIOManager(ArrowIOManager):
+    """Persists Polars frames as Delta tables, one per asset, replacing partitions atomically."""
+
+    _pins: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
+
+    # -- writing --------------------------------------------------------------------------------
+    def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
+        options = self.options(target.uri)
+        frame = delta_safe(frame, target.where())
+        schema = frame.collect_schema()
+        write_mode = target.metadata.get("write_mode", "overwrite")
+        schema_mode = target.metadata.get("schema_mode", "merge")
+        if write_mode not in ("overwrite", "merge") or schema_mode not in ("merge", "overwrite"):
+            raise ValueError(
+                f"{target.where()}: write_mode must be overwrite|merge and schema_mode "
+                f"merge|overwrite, got {write_mode!r}, {schema_mode!r}"
+            )
+        names = target.layout.names if target.layout else []
+        table = _open(target.uri, options)
+        changes: dict[str, tuple[pl.DataType, pl.DataType]] = {}
+        if table is None:
+            table = self._create(target, schema, options)
+        else:
+            self._check_partitioning(table, target)
+            changes = changed_types(table_polars_schema(table), schema, exclude=())
+            if changes and schema_mode != "overwrite":
+                raise ValueError(
+                    f"{target.where()}: column types differ from table {target.uri}: "
+                    f"{describe_changes(changes)}; set metadata schema_mode='overwrite' to replace "
+                    "the table's schema"
+                )
+        write_id = uuid.uuid4().hex
+        commit = CommitProperties(
+            custom_metadata={
+                "dag_io.write_id": write_id,
+                "dag_io.asset": target.asset,
+                "dag_io.partitions": json.dumps(target.keys[:50]),
+            }
+        )
+        extra: dict[str, Any] = {}
+        try:
+            if write_mode == "merge":
+                extra = self._merge(table, frame, schema, target, commit)
+            elif changes and target.layout is not None:
+                self._rewrite(table, frame, schema, target, commit, options)
+            else:
+                predicate = (
+                    target.layout.sql_predicate(target.values)
+                    if target.layout is not None and target.values is not None
+                    else None
+                )
+                write_deltalake(
+                    target.uri,
+                    _reader(frame, schema, target),
+                    partition_by=names or None,
+                    mode="overwrite",
+                    predicate=predicate,
+                    schema_mode="overwrite" if changes else "merge",
+                    storage_options=options,
+                    commit_properties=commit,
+                )
+        except _Outside as exc:
+            raise outside_error(target, str(exc)) from None
+        except (DeltaError, OSError) as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Outside):
+                raise outside_error(target, str(cause)) from None
+            raise
+        version = self._version_of(target.uri, options, write_id)
+        self._pins = {k: v for k, v in self._pins.items() if k[1] != target.uri}
+        written = DeltaTable(target.uri, version=version, storage_options=options)
+        files = _in_partitions(_files(written, target.layout), target)
+        self._mark_empty(target, files, options)
+        return WriteResult(
+            rows=int(files.get_column("num_records").sum() or 0),
+            files=files.height,
+            bytes=int(files.get_column("size_bytes").sum() or 0),
+            schema=table_polars_schema(written),
+            extra={"table_version": version, **extra},
+        )
+
+    def _create(
+        self, target: WriteTarget, schema: pl.Schema, options: dict[str, str]
+    ) -> DeltaTable:
+        """Create the (empty) table; a concurrent writer creating it first is fine."""
+        names = target.layout.names if target.layout else None
+        try:
+            return DeltaTable.create(
+                target.uri,
+                arrow_schema(schema),
+                mode="error",
+                partition_by=names,
+                storage_options=options,
+            )
+        except DeltaError:
+            table = _open(target.uri, options)
+            if table is None:
+                raise
+            self._check_partitioning(table, target)
+            return table
+
+    def _check_partitioning(self, table: DeltaTable, target: WriteTarget) -> None:
+        """The table's partition columns and their types must be the asset's, exactly."""
+        existing = list(table.metadata().partition_columns)
+        expected = target.layout.names if target.layout else []
+        if existing != expected:
+            raise ValueError(
+                f"{target.where()}: table {target.uri} is partitioned by {existing}, the asset by "
+                f"{expected}; refusing to write (other partitions would be overwritten)"
+            )
+        if target.layout is None:
+            return
+        table_schema = table_polars_schema(table)
+        for col in target.layout.columns:
+            if table_schema[col.column] != col.dtype:
+                raise ValueError(
+                    f"{target.where()}: partition column {col.column!r} of table {target.uri} is "
+                    f"{table_schema[col.column]}, the asset's partitions are {col.dtype}; "
+                    "refusing to write (other partitions would be overwritten)"
+                )
+
+    def _merge(
+        self,
+        table: DeltaTable,
+        frame: pl.LazyFrame,
+        schema: pl.Schema,
+        target: WriteTarget,
+        commit: CommitProperties,
+    ) -> dict[str, Any]:
+        keys = list(target.metadata.get("merge_keys") or [])
+        missing = [k for k in keys if k not in schema]
+        if not keys or missing:
+            raise ValueError(
+                f"{target.where()}: write_mode='merge' needs merge_keys naming output columns; "
+                f"got {keys!r} (missing {missing})"
+            )
+        names = target.layout.names if target.layout else []
+        on = [*keys, *[n for n in names if n not in keys]]
+        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in on)
+        if target.layout is not None and target.values is not None:
+            pruning = target.layout.sql_predicate(target.values)
+            for c in names:
+                pruning = pruning.replace(f"{c} ", f"t.{c} ")
+            predicate = f"({predicate}) AND ({pruning})"
+        metrics = (
+            table.merge(
+                source=_reader(frame, schema, target),
+                predicate=predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=commit,
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        return {
+            "rows_inserted": int(metrics.get("num_target_rows_inserted", 0)),
+            "rows_updated": int(metrics.get("num_target_rows_updated", 0)),
+            "source_rows": int(metrics.get("num_source_rows", 0)),
+        }
+
+    def _rewrite(
+        self,
+        table: DeltaTable,
+        frame: pl.LazyFrame,
+        schema: pl.Schema,
+        target: WriteTarget,
+        commit: CommitProperties,
+        options: dict[str, str],
+    ) -> None:
+        """schema_mode='overwrite' on a partitioned table: one commit rewriting every partition,
+        the others cast (strictly) to the new types so the whole table keeps one schema."""
+        assert target.layout is not None and target.values is not None
+        others = (
+            pl.scan_delta(table)
+            .filter(~target.layout.expr(target.values))
+            .with_columns(
+                pl.col(c).cast(schema[c], strict=True)
+                for c in schema
+                if c in table_polars_schema(table)
+            )
+        )
+        combined = pl.concat([frame, others], how="diagonal_relaxed").select(
+            [*schema, *[c for c in table_polars_schema(table) if c not in schema]]
+        )
+        combined_schema = combined.collect_schema()
+        write_deltalake(
+            target.uri,
+            _reader(combined, combined_schema, _whole_table(target)),
+            partition_by=target.layout.names,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=options,
+            commit_properties=commit,
+        )
+
+    def _version_of(self, uri: str, options: dict[str, str], write_id: str) -> int:
+        """The table version our commit produced (found by its write id in the history)."""
+        for limit in (20, None):
+            for entry in DeltaTable(uri, storage_options=options).history(limit):
+                if entry.get("dag_io.write_id") == write_id:
+                    return int(entry["version"])
+        raise RuntimeError(f"table {uri}: commit {write_id} not found in the Delta history")
+
+    def _mark_empty(
+        self, target: WriteTarget, files: pl.DataFrame, options: dict[str, str]
+    ) -> None:
+        """Record partitions written with zero rows, so reading them gives an empty frame."""
+        if target.layout is None or target.values is None:
+            return
+        empty = target.values.join(files, on=target.layout.names, how="anti")
+        if empty.height == 0:
+            return
+        fs, root = filesystem(target.uri, options)
+        for row in empty.iter_rows(named=True):
+            path = f"{root}/{EMPTY_MARKERS}/{target.layout.hive_path(row)}"
+            fs.create_dir(path, recursive=True)
+            with fs.open_output_stream(f"{path}/written"):
+                pass
+
+    def _empty_markers(
+        self, uri: str, layout: PartitionLayout, candidates: pl.DataFrame, options: dict[str, str]
+    ) -> pl.DataFrame:
+        fs, root = filesystem(uri, options)
+        keep = [
+            fs.get_file_info(f"{root}/{EMPTY_MARKERS}/{layout.hive_path(row)}/written").type
+            == pa.fs.FileType.File
+            for row in candidates.iter_rows(named=True)
+        ]
+        return candidates.filter(pl.Series(keep, dtype=pl.Boolean))
+
+    # -- reading --------------------------------------------------------------------------------
+    def _pinned(
+        self, context: dg.InputContext, uri: str, asset: str, options: dict[str, str]
+    ) -> DeltaTable:
+        key = (_run_id(context), uri)
+        version = self._pins.get(key)
+        try:
+            table = DeltaTable(uri, version=version, storage_options=options)
+        except TableNotFoundError:
+            raise FileNotFoundError(
+                f"asset {asset}: no Delta table at {uri} (has the asset been materialised?)"
+            ) from None
+        self._pins[key] = table.version()
+        return table
+
+    def scan(
+        self,
+        context: dg.InputContext,
+        uri: str,
+        layout: PartitionLayout | None,
+        values: pl.DataFrame | None,
+        asset: str,
+    ) -> pl.LazyFrame:
+        options = self.options(uri)
+        table = self._pinned(context, uri, asset, options)
+        frame = pl.scan_delta(table)
+        if layout is None or values is None:
+            return frame
+        present = _files(table, layout).select(layout.names).unique()
+        missing = values.join(present, on=layout.names, how="anti")
+        if missing.height:
+            missing = missing.join(
+                self._empty_markers(uri, layout, missing, options), on=layout.names, how="anti"
+            )
+        if missing.height:
+            shown = "; ".join(layout.describe(r) for r in missing.head(5).iter_rows(named=True))
+            raise FileNotFoundError(
+                f"asset {asset}: {missing.height} requested partition(s) missing from Delta table "
+                f"{uri} at version {table.version()}: {shown}"
+            )
+        return frame.filter(layout.expr(values))
+
+    def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
+        table = DeltaTable(
+            target.uri,
+            version=result.extra["table_version"],
+            storage_options=self.options(target.uri),
+        )
+        frame = pl.scan_delta(table)
+        if target.layout is None or target.values is None:
+            return frame
+        return frame.filter(target.layout.expr(target.values))
+
+
+def _run_id(context: dg.InputContext) -> str:
+    """The run reading (a context built outside a run pins nothing: a fresh id per load)."""
+    try:
+        return context.step_context.run_id
+    except dg.DagsterInvariantViolationError:
+        return uuid.uuid4().hex
+
+
+def _whole_table(target: WriteTarget) -> WriteTarget:
+    return WriteTarget(target.asset, target.uri, None, None, target.metadata, target.keys)

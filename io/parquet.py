@@ -1,0 +1,241 @@
+"""`ParquetIOManager`: each asset is a hive-style directory of Parquet files at
+`<root_uri>/<asset key path>`, one `data.parquet` per partition (`col=value/.../data.parquet`,
+partition columns kept inside the files so types round-trip exactly) or one `data.parquet` for an
+unpartitioned asset. `_schema.parquet` (zero rows) holds the table's merged schema.
+
+A write sinks the LazyFrame (streaming) into a temporary sibling directory `_tmp-<id>/`, checks it,
+then renames each partition's file into place: a local rename and an S3 object copy both replace
+one object atomically, so a reader sees the old or the new partition, never a torn one. A crash
+leaves only the ignored temporary directory behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import dagster as dg
+import polars as pl
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from dag_io.base import ArrowIOManager, WriteResult, WriteTarget, outside_error
+from dag_io.delta_schema import changed_types, describe_changes
+from dag_io.partitioning import PartitionLayout
+from dag_io.storage import filesystem
+
+DATA_FILE = "data.parquet"
+SCHEMA_FILE = "_schema.parquet"
+TMP_PREFIX = "_tmp-"
+
+
+def _fs_uri(uri: str, fs: pafs.FileSystem, path: str) -> str:
+    """A Polars-readable location for a filesystem path of the table."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        return path
+    return f"s3://{path}"
+
+
+class ParquetIOManager(ArrowIOManager):
+    """Persists Polars frames as hive-partitioned Parquet, one atomically replaced file per
+    partition."""
+
+    # -- writing --------------------------------------------------------------------------------
+    def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
+        if target.metadata.get("write_mode", "overwrite") != "overwrite":
+            raise ValueError(
+                f"{target.where()}: the Parquet IO manager only replaces partitions; "
+                "use the Delta IO manager for write_mode='merge'"
+            )
+        options = self.options(target.uri)
+        fs, root = filesystem(target.uri, options)
+        schema = frame.collect_schema()
+        merged = self._merged_schema(fs, root, schema, target)
+        tmp = f"{root}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        fs.create_dir(tmp, recursive=True)
+        try:
+            moves = self._sink(frame, schema, target, fs, tmp, options)
+            self._write_schema(fs, root, tmp, merged, options)
+            for src, dst in moves:
+                fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
+                fs.move(src, dst)
+        finally:
+            fs.delete_dir(tmp)
+        sizes = [fs.get_file_info(dst).size or 0 for _, dst in moves]
+        rows = sum(pq.read_metadata(dst, filesystem=fs).num_rows for _, dst in moves)
+        return WriteResult(rows=rows, files=len(moves), bytes=sum(sizes), schema=merged)
+
+    def _merged_schema(
+        self, fs: pafs.FileSystem, root: str, schema: pl.Schema, target: WriteTarget
+    ) -> pl.Schema:
+        """The table schema after this write: existing columns plus new ones, types unchanged."""
+        existing = _read_schema(fs, root)
+        if existing is None:
+            return schema
+        changes = changed_types(existing, schema)
+        if target.layout is not None:
+            for col in target.layout.columns:
+                if col.column in existing and existing[col.column] != col.dtype:
+                    raise ValueError(
+                        f"{target.where()}: partition column {col.column!r} of {target.uri} is "
+                        f"{existing[col.column]}, the asset's partitions are {col.dtype}; "
+                        "refusing to write"
+                    )
+        if changes and target.metadata.get("schema_mode") != "overwrite":
+            raise ValueError(
+                f"{target.where()}: column types differ from {target.uri}: "
+                f"{describe_changes(changes)}; set metadata schema_mode='overwrite' to replace "
+                "the table's schema"
+            )
+        if changes and target.layout is not None:
+            raise ValueError(
+                f"{target.where()}: schema_mode='overwrite' with changed types "
+                f"({describe_changes(changes)}) is only supported by the Delta IO manager for "
+                f"partitioned assets; {target.uri} keeps other partitions in the old types"
+            )
+        if changes:
+            return schema
+        return pl.Schema({**dict(existing), **dict(schema)})
+
+    def _sink(
+        self,
+        frame: pl.LazyFrame,
+        schema: pl.Schema,
+        target: WriteTarget,
+        fs: pafs.FileSystem,
+        tmp: str,
+        options: dict[str, str],
+    ) -> list[tuple[str, str]]:
+        """Stream the frame into `tmp`; return (temporary file, final file) pairs."""
+        tmp_uri = _fs_uri(target.uri, fs, tmp)
+        root = tmp.rsplit("/", 1)[0]
+        if target.layout is None or target.values is None:
+            frame.sink_parquet(
+                f"{tmp_uri}/{DATA_FILE}", storage_options=options or None, mkdir=True
+            )
+            return [(f"{tmp}/{DATA_FILE}", f"{root}/{DATA_FILE}")]
+        layout = target.layout
+        seen: list[pl.DataFrame] = []
+
+        def path_for(args: Any) -> str:
+            keys = args.partition_keys
+            seen.append(keys)
+            suffix = "" if args.index_in_partition == 0 else f".{args.index_in_partition}"
+            return f"{layout.hive_path(keys.row(0, named=True))}/{DATA_FILE}{suffix}"
+
+        frame.sink_parquet(
+            pl.PartitionBy(
+                tmp_uri,
+                key=layout.names,
+                include_key=True,
+                approximate_bytes_per_file=None,
+                file_path_provider=path_for,
+            ),
+            storage_options=options or None,
+            mkdir=True,
+        )
+        written = pl.concat(seen) if seen else pl.DataFrame(schema=layout.schema)
+        outside = written.join(target.values, on=layout.names, how="anti")
+        if outside.height:
+            raise outside_error(target, layout.describe(outside.row(0, named=True)))
+        moves = []
+        for row in target.values.iter_rows(named=True):
+            rel = f"{layout.hive_path(row)}/{DATA_FILE}"
+            info = fs.get_file_info(f"{tmp}/{rel}")
+            if info.type != pafs.FileType.File:
+                pl.DataFrame(schema=schema).write_parquet(
+                    f"{tmp_uri}/{rel}", storage_options=options or None, mkdir=True
+                )
+            moves.append((f"{tmp}/{rel}", f"{root}/{rel}"))
+        return moves
+
+    def _write_schema(
+        self, fs: pafs.FileSystem, root: str, tmp: str, schema: pl.Schema, options: dict[str, str]
+    ) -> None:
+        existing = _read_schema(fs, root)
+        if existing is not None and list(existing.items()) == list(schema.items()):
+            return
+        staged = f"{tmp}/{SCHEMA_FILE}"
+        pl.DataFrame(schema=schema).write_parquet(
+            _fs_uri("", fs, staged), storage_options=options or None
+        )
+        fs.move(staged, f"{root}/{SCHEMA_FILE}")
+
+    # -- reading --------------------------------------------------------------------------------
+    def scan(
+        self,
+        context: dg.InputContext,
+        uri: str,
+        layout: PartitionLayout | None,
+        values: pl.DataFrame | None,
+        asset: str,
+    ) -> pl.LazyFrame:
+        return self._scan(uri, layout, values, asset)
+
+    def _scan(
+        self, uri: str, layout: PartitionLayout | None, values: pl.DataFrame | None, asset: str
+    ) -> pl.LazyFrame:
+        options = self.options(uri)
+        fs, root = filesystem(uri, options)
+        schema = _read_schema(fs, root)
+        if schema is None:
+            raise FileNotFoundError(
+                f"asset {asset}: no Parquet table at {uri} (has the asset been materialised?)"
+            )
+        if layout is None:
+            files = [f"{root}/{DATA_FILE}"]
+        elif values is None:
+            files = _all_partition_files(fs, root, len(layout.columns))
+        else:
+            files = [
+                f"{root}/{layout.hive_path(r)}/{DATA_FILE}" for r in values.iter_rows(named=True)
+            ]
+            infos = fs.get_file_info(files)
+            missing = [
+                layout.describe(r)
+                for r, info in zip(values.iter_rows(named=True), infos, strict=True)
+                if info.type != pafs.FileType.File
+            ]
+            if missing:
+                raise FileNotFoundError(
+                    f"asset {asset}: {len(missing)} requested partition(s) missing from {uri}: "
+                    + "; ".join(missing[:5])
+                )
+        if not files:
+            return pl.LazyFrame(schema=schema)
+        frame = pl.scan_parquet(
+            [_fs_uri(uri, fs, f) for f in files],
+            schema=schema,
+            missing_columns="insert",
+            hive_partitioning=False,
+            storage_options=options or None,
+        )
+        if layout is not None and values is not None:
+            frame = frame.filter(layout.expr(values))
+        return frame
+
+    def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
+        return self._scan(target.uri, target.layout, target.values, target.asset)
+
+
+def _read_schema(fs: pafs.FileSystem, root: str) -> pl.Schema | None:
+    path = f"{root}/{SCHEMA_FILE}"
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_file(path) as handle:
+        return pl.read_parquet_schema(handle)
+
+
+def _all_partition_files(fs: pafs.FileSystem, root: str, depth: int) -> list[str]:
+    """Every partition's data file (temporary and hidden directories skipped)."""
+    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+    files = []
+    for info in fs.get_file_info(selector):
+        if info.type != pafs.FileType.File or not info.path.endswith(f"/{DATA_FILE}"):
+            continue
+        rel = info.path[len(root) + 1 :].split("/")
+        if len(rel) == depth + 1 and all(
+            "=" in p and not p.startswith(("_", ".")) for p in rel[:-1]
+        ):
+            files.append(info.path)
+    return sorted(files)

@@ -1,0 +1,247 @@
+"""Turso / libSQL serving database: `TursoResource` loads Gold tables into a SQLite file.
+
+`url` a local path or `file:` URL: a SQLite file written with the ADBC SQLite driver (the
+embedded default ./data/turso.db), readable by `pyturso` (`import turso`) and any SQLite tool.
+`url` `libsql://...` / `https://...`: a remote Turso database reached with pyturso's sync client
+(local replica, then push); that path is thin and not exercised offline (see the README).
+
+SQLite has no date, timestamp or decimal storage classes, so values are stored as text with a
+fixed, sortable spelling, and the declared column type says how to read them back:
+
+| Polars | declared type | stored as |
+| --- | --- | --- |
+| Int8..Int64, UInt8..UInt32 | INTEGER | integer |
+| Boolean | BOOLEAN | integer 0/1 |
+| Float32/Float64 | REAL | real |
+| String, Categorical, Enum | TEXT | text |
+| Date | DATE | text `YYYY-MM-DD` |
+| Datetime (no zone) | TIMESTAMP | text `YYYY-MM-DDTHH:MM:SS.ffffff` |
+| Datetime (any zone) | TIMESTAMPTZ | text in UTC `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` |
+| Time | TIME | text `HH:MM:SS.ffffff` |
+| Decimal(p, s) | DECIMAL_TEXT(p,s) | text with exactly s decimals (TEXT affinity: no rounding) |
+| Binary | BLOB | blob |
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import adbc_driver_sqlite.dbapi as adbc_sqlite
+import dagster as dg
+import polars as pl
+import pyarrow as pa
+from pydantic import Field
+
+from dag_io.loaders import (
+    Column,
+    Cursor,
+    LoadError,
+    LoadResult,
+    TableName,
+    load_frame,
+)
+
+_SIMPLE_TYPES: dict[Any, str] = {
+    pl.Int8: "INTEGER", pl.Int16: "INTEGER", pl.Int32: "INTEGER", pl.Int64: "INTEGER",
+    pl.UInt8: "INTEGER", pl.UInt16: "INTEGER", pl.UInt32: "INTEGER", pl.Boolean: "BOOLEAN",
+    pl.Float32: "REAL", pl.Float64: "REAL", pl.String: "TEXT", pl.Categorical: "TEXT",
+    pl.Enum: "TEXT", pl.Date: "DATE", pl.Time: "TIME", pl.Binary: "BLOB",
+}
+_REVERSE: dict[str, pl.DataType] = {
+    "INTEGER": pl.Int64(), "BOOLEAN": pl.Boolean(), "REAL": pl.Float64(), "TEXT": pl.String(),
+    "DATE": pl.Date(), "TIME": pl.Time(), "BLOB": pl.Binary(),
+    "TIMESTAMP": pl.Datetime("us"), "TIMESTAMPTZ": pl.Datetime("us", "UTC"),
+}
+_DECIMAL = re.compile(r"^DECIMAL_TEXT\((\d+),(\d+)\)$")
+_REMOTE_SCHEMES = ("libsql://", "https://", "http://", "turso://")
+
+
+class SqliteDialect:
+    """SQLite spelling of the loader operations (see `dag_io.loaders.Dialect`)."""
+
+    name = "sqlite"
+
+    def sql_type(self, dtype: pl.DataType) -> str:
+        if isinstance(dtype, pl.Decimal):
+            return f"DECIMAL_TEXT({dtype.precision or 38},{dtype.scale})"
+        if isinstance(dtype, pl.Datetime):
+            return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+        found = _SIMPLE_TYPES.get(dtype.base_type())
+        if found is None:
+            raise LoadError(f"sqlite: no column type for Polars dtype {dtype}")
+        return found
+
+    def polars_type(self, sql_type: str) -> pl.DataType | None:
+        decimal = _DECIMAL.match(sql_type.upper())
+        if decimal:
+            return pl.Decimal(int(decimal.group(1)), int(decimal.group(2)))
+        return _REVERSE.get(sql_type.upper())
+
+    def prepare(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Encode dates, timestamps, times and decimals as the text spelled in the table above."""
+        exprs = []
+        for name, dtype in frame.collect_schema().items():
+            col = pl.col(name)
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone:
+                col = col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+            elif isinstance(dtype, pl.Datetime):
+                col = col.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f")
+            elif dtype == pl.Date:
+                col = col.dt.strftime("%Y-%m-%d")
+            elif dtype == pl.Time:
+                col = col.dt.strftime("%H:%M:%S%.6f")
+            elif isinstance(dtype, pl.Decimal | pl.Categorical | pl.Enum):
+                col = col.cast(pl.String)
+            else:
+                exprs.append(col)
+                continue
+            exprs.append(col.alias(name))
+        return frame.select(exprs)
+
+    def placeholder(self, index: int) -> str:
+        return "?"
+
+    def columns(self, cursor: Cursor, table: TableName) -> list[Column] | None:
+        cursor.execute('SELECT name, type, "notnull" FROM pragma_table_info(?, ?) ORDER BY cid',
+                       (table.name, table.schema or "main"))
+        rows = cursor.fetchall()
+        return [Column(n, t.upper(), not notnull) for n, t, notnull in rows] if rows else None
+
+    def ensure_schema(self, cursor: Cursor, table: TableName) -> None:
+        """SQLite schemas are attached databases: nothing to create."""
+
+    def staging_like(self, cursor: Cursor, table: TableName) -> TableName:
+        staging = table.sibling("upsert")
+        cursor.execute(f"CREATE TABLE {staging.sql} AS SELECT * FROM {table.sql} WHERE 0")
+        return staging
+
+
+DIALECT = SqliteDialect()
+
+
+def local_path(url: str) -> Path:
+    """The file behind a local path or `file:` URL (`file:data/x.db`, `file:///abs/x.db`)."""
+    if url.startswith("file:"):
+        parsed = urlparse(url)
+        path = parsed.path if parsed.netloc in ("", "localhost") else "//" + parsed.netloc + \
+            parsed.path
+        return Path(path)
+    return Path(url)
+
+
+def is_remote(url: str) -> bool:
+    return url.startswith(_REMOTE_SCHEMES)
+
+
+class _RemoteCursor:
+    """Adapter giving a pyturso sync cursor the ADBC calls `load_frame` uses.
+
+    pyturso's replica records changes made through libSQL itself (that is what `push` sends),
+    so the rows go through its DB-API `executemany`, one Arrow batch at a time.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self._cursor = conn.cursor()
+
+    def execute(self, operation: str, parameters: Any = None) -> Any:
+        return self._cursor.execute(operation, tuple(parameters or ()))
+
+    def executemany(self, operation: str, seq_of_parameters: pa.Table) -> Any:
+        columns = [c.to_pylist() for c in seq_of_parameters.columns]
+        return self._cursor.executemany(operation, list(zip(*columns, strict=True)))
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self._cursor.fetchall())
+
+    def adbc_ingest(self, table_name: str, data: pa.RecordBatchReader, mode: str = "append",
+                    db_schema_name: str | None = None, **_: Any) -> int:
+        target = TableName(db_schema_name, table_name)
+        marks = ", ".join("?" * len(data.schema.names))
+        sql = f"INSERT INTO {target.sql} VALUES ({marks})"
+        rows = 0
+        for batch in data:
+            self.executemany(sql, pa.Table.from_batches([batch]))
+            rows += batch.num_rows
+        return rows
+
+
+class TursoResource(dg.ConfigurableResource):
+    """The Turso (libSQL) serving database for Gold tables.
+
+    `url`: a local path or `file:` URL (SQLite file, embedded default ./data/turso.db) or a
+    remote `libsql://<db>-<org>.turso.io` URL; `auth_token` (remote only) via dg.EnvVar.
+    """
+
+    url: str = Field(description="Local path, file: URL, or libsql:// / https:// remote URL.")
+    auth_token: str = Field(default="", description="Turso auth token (bind with dg.EnvVar).")
+
+    def _replica_path(self) -> Path:
+        host = urlparse(self.url).netloc or "turso"
+        return Path(os.environ.get("DAG_DATA_DIR", "data")) / "turso_replicas" / f"{host}.db"
+
+    def get_connection(self) -> Any:
+        """ADBC DB-API connection to the local file (autocommit off); caller closes it.
+
+        For a remote URL: a pyturso sync connection to the local replica (call `push()`).
+        """
+        if is_remote(self.url):
+            import turso.sync
+
+            path = self._replica_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return turso.sync.connect(str(path), remote_url=self.url,
+                                      auth_token=self.auth_token or None)
+        path = local_path(self.url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return adbc_sqlite.connect(str(path))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement (DDL such as CREATE INDEX) in its own transaction."""
+        if is_remote(self.url):
+            self._remote(lambda cur: cur.execute(sql, tuple(params)))
+            return
+        with self.get_connection() as conn, conn.cursor() as cur:
+            cur.execute(sql, tuple(params) or None)
+            conn.commit()
+
+    def _remote(self, work: Any) -> Any:
+        """Run `work(cursor)` on the replica, commit, push to Turso; close in any case."""
+        conn = self.get_connection()
+        try:
+            result = work(_RemoteCursor(conn))
+            conn.commit()
+            conn.push()
+        finally:
+            conn.close()
+        return result
+
+    def load(
+        self,
+        table: str,
+        frame: pl.LazyFrame | pl.DataFrame,
+        *,
+        mode: Literal["replace", "replace_partitions", "append", "upsert"],
+        partition_columns: Sequence[str] = (),
+        keys: Sequence[str] = (),
+        contract: Any = None,
+    ) -> LoadResult:
+        """Load `frame` into `table` in one transaction (see `dag_io.loaders` for the modes).
+
+        On any error the connection is closed without commit: the table keeps its contents.
+        Remote URLs: the transaction commits into the local replica, then `push()` sends it.
+        """
+        def work(cur: Any) -> LoadResult:
+            return load_frame(cur, DIALECT, table, frame, mode=mode,
+                              partition_columns=partition_columns, keys=keys, contract=contract)
+
+        if is_remote(self.url):
+            return self._remote(work)
+        with self.get_connection() as conn, conn.cursor() as cur:
+            result = work(cur)
+            conn.commit()
+        return result

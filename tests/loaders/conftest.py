@@ -1,0 +1,49 @@
+"""Fixtures for the loader tests: resources bound to the real PostgreSQL and to SQLite files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pytest
+
+from dag_io import PostgresResource, TursoResource
+
+
+def resource_from_url(url: str) -> PostgresResource:
+    """A PostgresResource for a libpq URL (TCP host or unix-socket `?host=/dir`)."""
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    return PostgresResource(
+        host=query.get("host", [parsed.hostname or ""])[0],
+        port=int(query.get("port", [parsed.port or 5432])[0]),
+        user=unquote(parsed.username or "postgres"),
+        password=unquote(parsed.password or ""),
+        database=parsed.path.lstrip("/"),
+    )
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> PostgresResource:
+    """PostgresResource on a fresh database of the session's real PostgreSQL server."""
+    return resource_from_url(postgres_url)
+
+
+@pytest.fixture
+def turso_file(tmp_path: Path) -> TursoResource:
+    """TursoResource on a new local SQLite file (given as a `file:` URL)."""
+    return TursoResource(url=f"file:{tmp_path / 'serving' / 'turso.db'}")
+
+
+def fetch_rows(resource: PostgresResource | TursoResource, sql: str) -> list[tuple]:
+    """All rows of a query, through the resource's own ADBC connection."""
+    with resource.get_connection() as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+@pytest.fixture
+def fetch() -> Callable[[PostgresResource | TursoResource, str], list[tuple]]:
+    """`fetch(resource, sql)`: all rows of a query through the resource's ADBC connection."""
+    return fetch_rows

@@ -1,0 +1,224 @@
+"""Fixtures for operating the project as a user does: the Dagster CLI and webserver as subprocesses.
+
+Every command runs from the repository root against a temporary DAGSTER_HOME (the committed
+`dag/dagster.yaml` template copied in, as `python -m dag.instance` does) and a temporary
+DAG_DATA_DIR, with PostgreSQL pointed at the test server and small sample sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import httpx
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+TEMPLATE = REPO_ROOT / "dag" / "dagster.yaml"
+# `[tool.dagster] code_location_name` in pyproject.toml; `Definitions` live in `__repository__`.
+LOCATION = "dag"
+REPOSITORY = "__repository__"
+SERVER_START_DEADLINE_SEC = 120.0
+CLI_TIMEOUT_SEC = 300.0
+# Small samples keep every CLI run to seconds: NPS rows per month, CD share of the KRX universe.
+NPS_SAMPLE_ROWS = "300"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_env(server_url: str, databases: dict[str, str]) -> dict[str, str]:
+    """`<P>_POSTGRES_*` variables for each project, pointing at the test server's databases."""
+    url = urlparse(server_url)
+    query = parse_qs(url.query)
+    host = query.get("host", [url.hostname or ""])[0]
+    env: dict[str, str] = {}
+    for project, database in databases.items():
+        p = project.upper()
+        env[f"{p}_POSTGRES_HOST"] = host
+        env[f"{p}_POSTGRES_PORT"] = str(url.port or query.get("port", ["5432"])[0])
+        env[f"{p}_POSTGRES_USER"] = unquote(url.username or "postgres")
+        env[f"{p}_POSTGRES_PASSWORD"] = unquote(url.password or "")
+        env[f"{p}_POSTGRES_DB"] = database
+    return env
+
+
+@dataclass(frozen=True)
+class Operating:
+    """A temporary instance and data dir, and the environment the CLI runs with."""
+
+    home: Path
+    data: Path
+    env: dict[str, str]
+
+    @property
+    def lake(self) -> Path:
+        return self.data / "lake" / "delta"
+
+    def run(self, *args: str, timeout: float = CLI_TIMEOUT_SEC) -> subprocess.CompletedProcess:
+        """Run a CLI from the repository root; a non-zero exit fails with the output's tail."""
+        command = [str(BIN / args[0]), *args[1:]]
+        done = subprocess.run(
+            command,
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, (
+            f"{' '.join(args)} exited {done.returncode}\n"
+            f"--- stdout (tail)\n{done.stdout[-4000:]}\n--- stderr (tail)\n{done.stderr[-6000:]}"
+        )
+        return done
+
+
+def make_operating(root: Path, extra_env: dict[str, str]) -> Operating:
+    home = root / "dagster_home"
+    data = root / "data"
+    home.mkdir(parents=True)
+    data.mkdir()
+    shutil.copyfile(TEMPLATE, home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAG_DATA_DIR": str(data),
+        "NPS_SAMPLE_ROWS": NPS_SAMPLE_ROWS,
+        "PYTHONWARNINGS": "ignore",
+        **extra_env,
+    }
+    # A lake URI or live source from the caller's shell must not leak into the test instance.
+    for name in ("DAG_LAKE_URI", "NPS_SOURCE_MODE", "KRX_SOURCE_MODE", "TURSO_DATABASE_URL"):
+        env.pop(name, None)
+    return Operating(home=home, data=data, env=env)
+
+
+@pytest.fixture(scope="session")
+def operating(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str
+) -> Iterator[Operating]:
+    """A fresh DAGSTER_HOME + DAG_DATA_DIR, PostgreSQL databases `nps`/`cd` on the test server."""
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:8]
+    databases = {p: f"op_{p}_{suffix}" for p in ("nps", "cd", "ds", "is")}
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        for name in databases.values():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_operating(
+            tmp_path_factory.mktemp("operating"), postgres_env(postgres_server_url, databases)
+        )
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+            for name in databases.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class Webserver:
+    """A running `dagster-webserver`: its base URL, log file and the served code location."""
+
+    url: str
+    log: Path
+    location: str = LOCATION
+    repository: str = REPOSITORY
+
+    @property
+    def repo_path(self) -> str:
+        """The UI's `/locations/<repo_path>/...` segment."""
+        return f"{self.repository}@{self.location}"
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST a GraphQL query; GraphQL-level errors fail the test with the server's message."""
+        response = httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            timeout=60.0,
+        )
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, json.dumps(body["errors"], indent=2)[:4000]
+        return body["data"]
+
+
+LOCATION_STATUS = """
+{ workspaceOrError { __typename
+    ... on Workspace { locationEntries { name loadStatus
+        locationOrLoadError { __typename ... on PythonError { message stack } } } }
+    ... on PythonError { message } } }
+"""
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+    """Poll `/server_info` until it answers, the process dies, or the deadline passes."""
+    deadline = time.monotonic() + SERVER_START_DEADLINE_SEC
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (
+            f"dagster-webserver exited {process.returncode}:\n{log.read_text()[-6000:]}"
+        )
+        try:
+            if httpx.get(f"{url}/server_info", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet: the deadline bounds the wait
+        time.sleep(0.5)
+    pytest.fail(
+        f"dagster-webserver not serving {url} after {SERVER_START_DEADLINE_SEC}s:\n"
+        f"{log.read_text()[-6000:]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
+    """`dagster-webserver` from the repository root (code location found via [tool.dagster])."""
+    ops = make_operating(tmp_path_factory.mktemp("webserver"), {})
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = ops.home / "webserver.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO_ROOT,
+            env=ops.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the code server child stops with it
+        )
+    try:
+        wait_until_serving(process, url, log)
+        server = Webserver(url=url, log=log)
+        entries = server.graphql(LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
+        assert [(e["name"], e["loadStatus"]) for e in entries] == [(LOCATION, "LOADED")], entries
+        error = entries[0]["locationOrLoadError"]
+        assert error["__typename"] == "RepositoryLocation", error
+        yield server
+    finally:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server's own process group, SIGKILL it if it is still there after 20 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
