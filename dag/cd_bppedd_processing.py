@@ -53,7 +53,6 @@ def cd_digest_bppedds(
     digest = add_year_month(join_security("cd_digest_bppedds", kept, cd_security))
     metadata = stats.metadata()
     konex = [p.key for p in partitions if p.exchange == "KONEX"]
-    metadata["holiday"] = bool(metadata["holiday"]) or (not stats.trading and bool(konex))
     metadata["konex_partitions"] = dg.MetadataValue.json(konex)
     metadata["konex_rows_dropped"] = int(konex_rows)
     metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)

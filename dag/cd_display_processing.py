@@ -20,7 +20,7 @@ import dagster as dg
 import polars as pl
 
 from contracts import column_schema, contract_check
-from contracts.cd import CdSearchNames
+from contracts.cd import NO_COMPANY_TYPES, CdSearchNames
 
 LETTER_READINGS: dict[str, str] = {
     "A": "에이", "B": "비", "C": "씨", "D": "디", "E": "이", "F": "에프", "G": "지",
@@ -95,9 +95,6 @@ def kor2eng_keyboard(text: str) -> str:
 
 
 # --- gold: display and search names ------------------------------------------------------------
-
-NO_COMPANY_TYPES = ("스팩", "리츠", "펀드")
-
 
 def search_names(company: pl.LazyFrame, security: pl.LazyFrame) -> pl.LazyFrame:
     """Per company: display name and its search strings (name, reading, keystrokes), in order.

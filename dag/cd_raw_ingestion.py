@@ -43,9 +43,11 @@ def fetch_series(
     fetch: Fetch,
     columns: dict[str, str],
     schema: pl.Schema,
+    unpublished: tuple[str, ...] = (),
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """One source call per partition, renamed to `columns`, stamped with date and exchange and
-    cast to the contract's `schema`; returns the frame and bronze metadata."""
+    cast to the contract's `schema`; returns the frame and bronze metadata. Exchanges listed in
+    `unpublished` never have this series, so their empty partitions are not holidays."""
     started = time.perf_counter()
     frames, rows_by_partition = [], {}
     for partition in partitions:
@@ -68,11 +70,12 @@ def fetch_series(
         or [schema.to_frame()],
         how="vertical",
     )
-    empty = [key for key, rows in rows_by_partition.items() if rows == 0]
+    published = [p.key for p in partitions if p.exchange not in unpublished]
+    empty = [key for key in published if rows_by_partition[key] == 0]
     metadata: dict[str, Any] = {
         "source": source.describe(),
-        "holiday": len(empty) == len(partitions),
-        "empty_partitions": dg.MetadataValue.json(empty),
+        "holiday": bool(published) and len(empty) == len(published),
+        "holiday_partitions": dg.MetadataValue.json(empty),
         "rows_by_partition": dg.MetadataValue.json(rows_by_partition),
         "execution_time_sec": round(time.perf_counter() - started, 3),
     }
@@ -176,6 +179,7 @@ def cd_bppedds(
         lambda s, p: s.fundamentals(p.date, p.exchange),
         BPPEDD_COLUMNS,
         polars_schema(CdBppedds),
+        unpublished=("KONEX",),
     )
     return dg.Output(frame.lazy(), metadata=metadata)
 

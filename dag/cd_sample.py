@@ -329,12 +329,13 @@ class Day:
 @lru_cache(maxsize=64)
 def sample_day(seed: int, scale: float, day: dt.date, exchange: str) -> Day | None:
     """One exchange's trading day, or None on weekends and holidays."""
+    index = _exchange_index(exchange)
     if not is_trading_day(day):
         return None
     u = build_universes(seed, scale)[exchange]
     ordinal = day.toordinal()
     listed = (u.listed_from <= ordinal) & (ordinal < u.listed_until)
-    rng = np.random.default_rng([seed, ordinal, _exchange_index(exchange), 2])
+    rng = np.random.default_rng([seed, ordinal, index, 2])
     n = len(u.tickers)
     prev = _published_close(u, previous_trading_day(day), seed, exchange).astype(np.float64)
     lower, upper = price_limits(prev)
@@ -355,7 +356,7 @@ def sample_day(seed: int, scale: float, day: dt.date, exchange: str) -> Day | No
     volume, transaction = np.where(suspended, zero, volume), np.where(suspended, zero, transaction)
     close = np.where(suspended, prev.astype(np.int64), close)  # no trade: the close stands
     rate = np.round((close - prev) / prev * 100, 2)
-    year_factor = np.random.default_rng([seed, day.year, _exchange_index(exchange), 3])
+    year_factor = np.random.default_rng([seed, day.year, index, 3])
     revision = year_factor.uniform(0.85, 1.2, n)
     names = np.where(ordinal >= u.rename_day, u.new_names, u.names)
     return Day(

@@ -50,7 +50,9 @@ class KrxSource(dg.ConfigurableResource):
         codes = self._live("get_market_ticker_list", _krx_date(day), market=exchange)
         if not codes:
             return TICKER_SCHEMA.to_frame()
-        names = [self._live("get_market_ticker_name", code) for code in codes]
+        # pykrx resolves names from the ticker table it loaded with the list: no request each.
+        name_of = _pykrx_stock().get_market_ticker_name
+        names = [name_of(code) for code in codes]
         return pl.DataFrame({"티커": codes, "종목명": names}, schema=TICKER_SCHEMA)
 
     def ohlcv(self, day: dt.date, exchange: str) -> pl.DataFrame:

@@ -29,7 +29,7 @@ class DemoRun:
 
 
 def demo_runs(nps_months: tuple[str, str], cd_days: tuple[str, str]) -> list[DemoRun]:
-    cd_first, cd_last = f"{cd_days[0]}|KONEX", f"{cd_days[1]}|KOSPI"
+    cd_first, cd_last = f"{cd_days[0]}|KOSPI", f"{cd_days[1]}|KONEX"
     return [
         DemoRun("nps_history_job", *nps_months),
         DemoRun("cd_daily_update_job", cd_first, cd_last),
@@ -42,6 +42,8 @@ def run_job(defs: dg.Definitions, instance: dg.DagsterInstance, run: DemoRun) ->
     started = time.perf_counter()
     result = defs.resolve_job_def(run.job).execute_in_process(
         instance=instance,
+        # Dagster's per-event DEBUG lines would bury the progress: show the assets' own INFO logs.
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         tags={
             "dagster/asset_partition_range_start": run.first,
             "dagster/asset_partition_range_end": run.last,
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cd-days", nargs=2, default=["2025-11-03", "2025-11-07"],
                         metavar=("FIRST", "LAST"), help="first and last CD trading date")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Our progress lines at INFO; libraries (pgserver, alembic) only when something is wrong.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
 
     home = ensure_dagster_home()
     from dag.definitions import defs

@@ -5,9 +5,16 @@ Partitioning is inferred from the selected assets (Dagster 1.13 deprecates `part
 
 import dagster as dg
 
-from dag.cd_automation import cd_jobs
+# Turso load assets carry tags {"target": "turso"}; they run in their own job, after the update.
+CD_TURSO_LOADS = dg.AssetSelection.tag("target", "turso")
+CD_HISTORY = dg.AssetSelection.assets(
+    "cd_historical_prices", "cd_historical_marketcaps", "cd_historical_bppedds"
+)
 
 nps_targets = dg.AssetSelection.groups("NPS")
+# All four bronze series are roots (cd_prices is not downstream of cd_stockcode): select the group.
+cd_daily_targets = dg.AssetSelection.groups("CD") - CD_TURSO_LOADS - CD_HISTORY
+cd_turso_targets = dg.AssetSelection.groups("CD") & CD_TURSO_LOADS
 
 nps_history_job = dg.define_asset_job(
     name="nps_history_job",
@@ -16,4 +23,26 @@ nps_history_job = dg.define_asset_job(
     tags={"domain": "pension", "data_tier": "mixed"},
 )
 
+cd_daily_update_job = dg.define_asset_job(
+    name="cd_daily_update_job",
+    selection=cd_daily_targets,
+    description="KRX daily update per (date, exchange): bronze to gold and the PostgreSQL loads",
+    tags={"domain": "stock", "data_tier": "mixed", "type": "daily_update"},
+)
+
+cd_daily_update_turso_job = dg.define_asset_job(
+    name="cd_daily_update_turso_job",
+    selection=cd_turso_targets,
+    description="Load CD's gold serving tables into Turso (same tables and loader as PostgreSQL)",
+    tags={"domain": "stock", "data_tier": "gold", "target": "turso"},
+)
+
+cd_history_job = dg.define_asset_job(
+    name="cd_history_job",
+    selection=CD_HISTORY,
+    description="CD month-end history (20 years) through the daily update's source and digest",
+    tags={"domain": "stock", "data_tier": "silver", "type": "history"},
+)
+
+cd_jobs = [cd_daily_update_job, cd_daily_update_turso_job, cd_history_job]
 all_jobs = [nps_history_job, *cd_jobs]

@@ -229,25 +229,24 @@ def parse_header(line: str, file_name: str) -> HeaderInfo:
     return HeaderInfo(columns=tuple(c for c in canon if c), variant=variant)
 
 
-def split_header(text: str, file_name: str) -> tuple[str, str]:
-    """(header line, body) of decoded text; an empty file is an error."""
-    if not text.strip():
+def header_of(text: str, file_name: str) -> str:
+    """The header line of decoded text (no copy of the body); an empty file is an error."""
+    if not text or text.isspace():
         raise NpsCsvError(f"{file_name}: file is empty (no header, no rows)")
     end = text.find("\n")
-    if end < 0:
-        return text.rstrip("\r"), ""
-    return text[:end].rstrip("\r"), text[end + 1 :]
+    return (text if end < 0 else text[:end]).rstrip("\r")
 
 
 # --- body -----------------------------------------------------------------------------------
 _QUOTED = r'"(?:[^"]|"")*"'
 
 
-def _field_count_errors(body: bytes, file_name: str) -> None:
-    """Every non-blank line must hold exactly 22 fields (quoted commas excluded)."""
+def _field_count_errors(data: bytes, file_name: str) -> None:
+    """Every non-blank data line must hold exactly 22 fields (quoted commas excluded)."""
     lines = pl.read_csv(
-        body,
+        data,
         has_header=False,
+        skip_rows=1,
         separator="\x1f",
         quote_char=None,
         schema={"line": pl.String},
@@ -281,15 +280,16 @@ def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
     if not raw or not raw.replace(_BOM, b"").strip():
         raise NpsCsvError(f"{file_name}: file is empty ({len(raw)} bytes)")
     text, encoding, replaced = decode(raw)
-    header_line, body_text = split_header(text, file_name)
-    header = parse_header(header_line, file_name)
-    body = body_text.encode("utf-8")
-    _field_count_errors(body, file_name)
+    header = parse_header(header_of(text, file_name), file_name)
+    data = text.encode("utf-8")  # Polars reads UTF-8 bytes; the header line is skipped below
+    del text
+    _field_count_errors(data, file_name)
     positional = [f"_c{i}" for i in range(len(header.columns))]
     frame = (
         pl.read_csv(
-            body,
+            data,
             has_header=False,
+            skip_rows=1,
             schema=dict.fromkeys(positional, pl.String),
             quote_char='"',
             empty_string_is_null=False,
@@ -297,7 +297,7 @@ def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
         )
         .rename(dict(zip(positional, header.columns, strict=True)))
         .with_row_index("line_number", offset=2)
-        .filter(~pl.all_horizontal(pl.col(CANONICAL_COLUMNS).fill_null("").str.strip_chars() == ""))
+        .filter(~pl.all_horizontal(pl.col(CANONICAL_COLUMNS).fill_null("") == ""))  # blank lines
     )
     if frame.height == 0:
         raise NpsCsvError(f"{file_name}: header only, no data rows")
@@ -352,8 +352,9 @@ def file_month(frame: pl.DataFrame, file_name: str) -> date:
 def peek_month(head: bytes, file_name: str) -> date:
     """The data month of a file from its first bytes only (header + first complete rows)."""
     text, _, _ = decode(head)
-    header_line, body = split_header(text, file_name)
+    header_line = header_of(text, file_name)
     header = parse_header(header_line, file_name)
+    body = text[len(header_line) :].lstrip("\r\n")
     position = header.columns.index("data_created_ym")
     complete = body[: body.rfind("\n") + 1] if "\n" in body else ""
     for row in csv.reader(complete.splitlines()):

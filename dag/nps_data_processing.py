@@ -50,7 +50,6 @@ COUNT_COLUMNS = ("subscriber_count", "monthly_notice_amount", "new_subscribers",
 NO_DATE = "0001-01-01"
 REJECT = "reject_reason"
 _TYPED_COLUMNS = (*CODE_WIDTHS, *STATUS_CODES, *DATE_COLUMNS)
-_TEXT_COLUMNS = tuple(c for c in CANONICAL_COLUMNS if c not in (*_TYPED_COLUMNS, *COUNT_COLUMNS))
 _INVALID_FLAGS = tuple(f"invalid__{c}" for c in _TYPED_COLUMNS)
 # Why a row is not used (first that applies); counted per month in the metadata.
 REJECT_REASONS = (
@@ -72,69 +71,63 @@ DIGEST_COLUMNS: tuple[str, ...] = (
 def _trimmed(name: str) -> pl.Expr:
     """Trimmed text, empty -> null."""
     value = pl.col(name).str.strip_chars()
-    return pl.when(value == "").then(None).otherwise(value)
+    return pl.when(value == "").then(None).otherwise(value).alias(name)
 
 
+# The typing helpers below read columns that are already trimmed (empty -> null).
 def _code(name: str, width: int) -> pl.Expr:
     """Digits-only code left-padded with zeros to `width`; anything else -> null."""
-    value = _trimmed(name)
+    value = pl.col(name)
     valid = value.str.contains(r"^\d+$") & (value.str.len_chars() <= width)
-    return pl.when(valid).then(value.str.zfill(width)).otherwise(None).alias(name)
+    return pl.when(valid).then(value.str.zfill(width)).otherwise(None)
+
+
+def _status(name: str, allowed: tuple[str, ...]) -> pl.Expr:
+    return pl.when(pl.col(name).is_in(list(allowed))).then(pl.col(name)).otherwise(None)
 
 
 def _date(name: str) -> pl.Expr:
     """YYYY-MM-DD as a date; empty and 0001-01-01 (no date) -> null; unparseable -> null."""
-    value = _trimmed(name)
+    value = pl.col(name)
     parsed = value.str.to_date("%Y-%m-%d", strict=False)
-    return pl.when(value == NO_DATE).then(None).otherwise(parsed).alias(name)
-
-
-def _count(name: str) -> pl.Expr:
-    return _trimmed(name).cast(pl.Int64, strict=False).alias(name)
+    return pl.when(value == NO_DATE).then(None).otherwise(parsed)
 
 
 def typed(bronze: pl.LazyFrame) -> pl.LazyFrame:
-    """Bronze rows with typed canonical columns, `ym`, `line_number`, and a `reject_reason`
-    (null for usable rows). Also flags invalid codes/dates for the cleaning statistics."""
-    ym_text = pl.col("ym").dt.strftime("%Y-%m")
+    """Bronze rows with trimmed text, typed canonical columns, `ym`, lineage, a `reject_reason`
+    (null for usable rows) and `invalid__<column>` flags (a value was delivered but could not
+    be typed, so it became null) for the cleaning statistics."""
     counts_ok = pl.all_horizontal(
         [pl.col(c).is_not_null() & (pl.col(c) >= 0) for c in COUNT_COLUMNS]
     )
-    # A value was delivered (not empty, not the 0001-01-01 "no date") but could not be typed.
+    typed_values = [
+        *(_code(c, w).alias(f"__{c}") for c, w in CODE_WIDTHS.items()),
+        *(_status(c, v).alias(f"__{c}") for c, v in STATUS_CODES.items()),
+        *(_date(c).alias(f"__{c}") for c in DATE_COLUMNS),
+        *(pl.col(c).cast(pl.Int64, strict=False) for c in COUNT_COLUMNS),
+    ]
     invalid_flags = [
-        (_trimmed(c).is_not_null() & (_trimmed(c) != NO_DATE) & pl.col(f"__{c}").is_null()).alias(
+        (pl.col(c).is_not_null() & (pl.col(c) != NO_DATE) & pl.col(f"__{c}").is_null()).alias(
             f"invalid__{c}"
         )
         for c in _TYPED_COLUMNS
     ]
+    reject_reason = (
+        pl.when(pl.col("data_created_ym") != pl.col("ym").dt.strftime("%Y-%m"))
+        .then(pl.lit("data_created_ym_not_partition_month"))
+        .when(pl.col("data_created_ym").is_null())
+        .then(pl.lit("data_created_ym_missing"))
+        .when(pl.col("company_name").is_null())
+        .then(pl.lit("company_name_missing"))
+        .when(~counts_ok)
+        .then(pl.lit("count_missing_or_invalid"))
+        .otherwise(pl.lit(None, pl.String))
+        .alias(REJECT)
+    )
     return (
-        bronze.select(
-            "ym",
-            "source_file",
-            "line_number",
-            *(_trimmed(c).alias(c) for c in _TEXT_COLUMNS),
-            *(_code(c, w).alias(f"__{c}") for c, w in CODE_WIDTHS.items()),
-            *(
-                pl.when(_trimmed(c).is_in(list(v))).then(_trimmed(c)).alias(f"__{c}")
-                for c, v in STATUS_CODES.items()
-            ),
-            *(_date(c).alias(f"__{c}") for c in DATE_COLUMNS),
-            *(_count(c) for c in COUNT_COLUMNS),
-            *(pl.col(c) for c in _TYPED_COLUMNS),
-        )
-        .with_columns(invalid_flags)
-        .with_columns(
-            pl.when(pl.col("data_created_ym") != ym_text)
-            .then(pl.lit("data_created_ym_not_partition_month"))
-            .when(pl.col("data_created_ym").is_null())
-            .then(pl.lit("data_created_ym_missing"))
-            .when(pl.col("company_name").is_null())
-            .then(pl.lit("company_name_missing"))
-            .when(~counts_ok)
-            .then(pl.lit("count_missing_or_invalid"))
-            .otherwise(pl.lit(None, pl.String))
-            .alias(REJECT)
-        )
+        bronze.select("ym", "source_file", "line_number", *map(_trimmed, CANONICAL_COLUMNS))
+        .with_columns(typed_values)
+        .with_columns(*invalid_flags, reject_reason)
         .drop(*_TYPED_COLUMNS)
         .rename({f"__{c}": c for c in _TYPED_COLUMNS})
     )

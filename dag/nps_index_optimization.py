@@ -10,7 +10,6 @@
   order months were processed in).
 """
 
-
 import time
 from dataclasses import dataclass
 

@@ -17,7 +17,6 @@ makes them a pure function of the lake: the same whatever order months were proc
 rerunning a month changes nothing. Company ids are deterministic (`<reg num>-<addr_key>`).
 """
 
-
 import time
 
 import dagster as dg

@@ -8,7 +8,6 @@ the month). The helpers here are shared by every NPS load asset (`nps_kyc_etl`,
 `<asset>_contract` check validates what PostgreSQL actually holds for the run's months afterwards.
 """
 
-
 import datetime as dt
 import time
 from collections.abc import Sequence

@@ -12,7 +12,7 @@ import polars as pl
 _WIDTH_FROM = [chr(0xFF01 + i) for i in range(94)] + ["\u3000", *"【】「」『』〔〕〈〉《》"]
 _WIDTH_TO = [chr(0x21 + i) for i in range(94)] + [" ", *"[][][]()()()"]
 
-# (legal form, regex detecting it in a width-normalised name). Order = order in company_types.
+# (legal form, regex matching it in a width-normalised name), removed by normalize_company_name.
 # **Fix**: the short forms are matched only as a whole bracket, so "(주식회사)" is never read as
 # "(사)" = 사단법인. 신협 / 신용협동조합 / 새마을금고 / 농협 are names, not legal forms.
 LEGAL_FORMS: tuple[tuple[str, str], ...] = (
@@ -35,13 +35,14 @@ LEGAL_FORMS: tuple[tuple[str, str], ...] = (
     ("어업회사법인", r"어업회사법인"),
 )
 _ANY_LEGAL_FORM = "|".join(f"(?:{pattern})" for _, pattern in LEGAL_FORMS)
-# Every literal token the LEGAL_FORMS patterns match (spaces removed) -> rank of its form.
-_TOKEN_RANK: dict[str, int] = {
-    token: rank
-    for rank, (form, pattern) in enumerate(LEGAL_FORMS)
-    for token in [form, *(t.replace("\\s*", "").replace("\\", "") for t in pattern.split("|"))]
+_SHORT_FORMS = {
+    "㈜": "주식회사",
+    "(주)": "주식회사",
+    "(유)": "유한회사",
+    "(사)": "사단법인",
+    "(재)": "재단법인",
 }
-_RANK_FORM: dict[int, str] = {rank: form for rank, (form, _) in enumerate(LEGAL_FORMS)}
+_FORM_NAMES = [form for form, _ in LEGAL_FORMS]
 _BRACKETED = r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}"
 
 # Contribution rate: 9% through 2025, +0.5 point per year from 2026, at most 13% (2033 on).
@@ -76,16 +77,18 @@ def normalize_company_name(name: pl.Expr) -> pl.Expr:
 
 
 def company_types(name: pl.Expr) -> pl.Expr:
-    """The distinct legal forms a name carries, in LEGAL_FORMS order (empty list when none)."""
-    tokens = ascii_width(name).fill_null("").str.extract_all(_ANY_LEGAL_FORM)
-    ranks = tokens.list.eval(
-        pl.element().str.replace_all(r"\s+", "").replace_strict(_TOKEN_RANK, return_dtype=pl.Int8)
+    """The distinct legal forms a name carries, in order of appearance (empty list when none).
+
+    Short forms count as their full form: ㈜ and (주) are 주식회사, (유) 유한회사, (사) 사단법인,
+    (재) 재단법인, only as a whole bracket: `(주식회사)` is 주식회사, never 사단법인 (**Fix**).
+    """
+    full = (
+        ascii_width(name)
+        .fill_null("")
+        .str.replace_all(r"\(\s*(주|유|사|재)\s*\)", "($1)")
+        .str.replace_many(_SHORT_FORMS)
     )
-    return (
-        ranks.list.unique()
-        .list.sort()
-        .list.eval(pl.element().replace_strict(_RANK_FORM, return_dtype=pl.String))
-    )
+    return full.str.extract_many(_FORM_NAMES).list.unique(maintain_order=True)
 
 
 def contribution_rate(ym: pl.Expr) -> pl.Expr:

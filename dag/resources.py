@@ -36,6 +36,11 @@ def env_int_or(name: str, default: int) -> Any:
     return dg.EnvVar.int(name) if os.environ.get(name) else default
 
 
+def env_float_or(name: str, default: float) -> float:
+    """Non-secret float settings (Dagster has no EnvVar.float): read when definitions load."""
+    return float(os.environ.get(name) or default)
+
+
 def lake_uri(fmt: str) -> Any:
     """Root of one lake format: `<DAG_LAKE_URI>/<fmt>` when configured, ./data/lake/<fmt> else."""
     configured = os.environ.get("DAG_LAKE_URI")
@@ -87,7 +92,11 @@ def build_resources() -> dict[str, Any]:
             base_url=env_or("NPS_SOURCE_BASE_URL", "https://www.data.go.kr"),
             sample_rows=env_int_or("NPS_SAMPLE_ROWS", 2_000),
         ),
-        "krx_source": KrxSource(mode=env_or("KRX_SOURCE_MODE", "sample")),
+        "krx_source": KrxSource(
+            mode=env_or("KRX_SOURCE_MODE", "sample"),
+            seed=env_int_or("KRX_SAMPLE_SEED", 42),
+            sample_scale=env_float_or("KRX_SAMPLE_SCALE", 1.0),
+        ),
     }
     for project in PROJECTS:
         resources[f"{project}_postgres"] = postgres_resource(project)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """A real PostgreSQL: TEST_POSTGRES_URL when set, else a throwaway pgserver for the session."""
     url = os.environ.get("TEST_POSTGRES_URL")
     if url:
@@ -35,7 +36,10 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         return
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgserver"), cleanup_mode="stop")
+    # Not under pytest's tmp dir: as root, pgserver runs postgres as its own user, which cannot
+    # traverse /tmp/pytest-of-root (mode 700); a fresh mkdtemp dir is handed over to it.
+    pgdata = Path(tempfile.mkdtemp(prefix="dag-test-pg-"))
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
 

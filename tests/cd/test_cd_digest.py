@@ -147,6 +147,7 @@ def test_konex_has_no_fundamentals():
     assert out.value.collect().is_empty()
     assert out.metadata["konex_partitions"].value == ["2024-01-02|KONEX"]
     assert out.metadata["holiday_partitions"].value == []
+    assert out.metadata["holiday"].value is False  # KONEX publishes no fundamentals at all
     stray = [("005930", 1, 1.0, 1.0, 1, 1.0, 1)]
     out = cd_digest_bppedds(_context("2024-01-02|KONEX"),
                             cd_bppedds=_fundamentals(stray, "KONEX"),

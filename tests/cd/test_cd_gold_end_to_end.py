@@ -14,7 +14,6 @@ import polars as pl
 import pytest
 
 from dag import (
-    cd_automation,
     cd_bppedd_processing,
     cd_display_processing,
     cd_history_bppedds,
@@ -26,6 +25,8 @@ from dag import (
     cd_raw_ingestion,
     cd_security_processing,
     cd_serving_loads,
+    jobs,
+    schedules,
 )
 from dag.cd_serving_tables import SERVING, read_serving
 from dag.cd_source import KrxSource
@@ -138,7 +139,7 @@ def test_five_trading_days_all_exchanges_to_postgres_and_turso_idempotently(
     # Re-running one partition with the real jobs (every tier, then both loads) changes nothing.
     defs = dg.Definitions(
         assets=[*BRONZE, *SILVER, *GOLD, *LOADS, *LOAD_CHECKS, *HISTORY],
-        jobs=cd_automation.cd_jobs,
+        jobs=jobs.cd_jobs,
         resources=resources,
     )
     for job in ("cd_daily_update_job", "cd_daily_update_turso_job"):
@@ -153,7 +154,7 @@ def test_five_trading_days_all_exchanges_to_postgres_and_turso_idempotently(
 def test_schedule_requests_the_closed_day_once_per_exchange() -> None:
     tick = dt.datetime(2024, 1, 5, 18, 30, tzinfo=ZoneInfo("Asia/Seoul"))
     context = dg.build_schedule_context(scheduled_execution_time=tick)
-    requests = cd_automation.cd_daily_update_schedule(context)
+    requests = schedules.cd_daily_update_schedule(context)
     assert [r.partition_key for r in requests] == [
         "2024-01-05|KOSPI", "2024-01-05|KOSDAQ", "2024-01-05|KONEX"
     ]  # fmt: skip
@@ -162,23 +163,23 @@ def test_schedule_requests_the_closed_day_once_per_exchange() -> None:
     early = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2023, 12, 29, 18, 30, tzinfo=ZoneInfo("Asia/Seoul"))
     )
-    assert isinstance(cd_automation.cd_daily_update_schedule(early), dg.SkipReason)
-    assert cd_automation.cd_daily_update_schedule.cron_schedule == "30 18 * * 1-5"
-    assert cd_automation.cd_daily_update_schedule.execution_timezone == "Asia/Seoul"
+    assert isinstance(schedules.cd_daily_update_schedule(early), dg.SkipReason)
+    assert schedules.cd_daily_update_schedule.cron_schedule == "30 18 * * 1-5"
+    assert schedules.cd_daily_update_schedule.execution_timezone == "Asia/Seoul"
 
 
 def test_jobs_select_every_tier_and_split_the_two_targets(data_dir: Path) -> None:
     defs = dg.Definitions(
         assets=[*BRONZE, *SILVER, *GOLD, *LOADS, *HISTORY],
-        jobs=cd_automation.cd_jobs,
+        jobs=jobs.cd_jobs,
         resources=build_resources(),
     )
     graph = defs.resolve_asset_graph()
     history_job = defs.resolve_job_def("cd_history_job")
     history = {k.path[-1] for k in history_job.asset_layer.executable_asset_keys}
     assert history == {"cd_historical_prices", "cd_historical_marketcaps", "cd_historical_bppedds"}
-    daily = {k.path[-1] for k in cd_automation.cd_daily_targets.resolve(graph)}
-    turso = {k.path[-1] for k in cd_automation.cd_turso_targets.resolve(graph)}
+    daily = {k.path[-1] for k in jobs.cd_daily_targets.resolve(graph)}
+    turso = {k.path[-1] for k in jobs.cd_turso_targets.resolve(graph)}
     assert {"cd_stockcode", "cd_prices", "cd_marketcaps", "cd_bppedds"} <= daily
     assert {"cd_security_ranks", "cd_search_names", "cd_price_postgres"} <= daily
     assert not any(name.endswith("_turso") for name in daily)

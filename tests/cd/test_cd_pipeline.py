@@ -85,6 +85,15 @@ def test_weekend_partitions_are_empty_holidays(lake):
     holidays = materialization.metadata["holiday_partitions"].value
     assert sorted(holidays) == sorted(f"2024-01-0{d}|{ex}" for d in (6, 7) for ex in EXCHANGES)
     assert materialization.metadata["trading_partitions"].value == 15
+    bronze = {
+        m.asset_key.path[-1]: m.materialization.metadata
+        for m in result.get_asset_materialization_events()
+        if m.asset_key.path[-1] in ("cd_prices", "cd_bppedds")
+    }
+    assert sorted(bronze["cd_prices"]["holiday_partitions"].value) == sorted(holidays)
+    assert bronze["cd_prices"]["holiday"].value is False
+    konex_free = [k for k in holidays if not k.endswith("KONEX")]
+    assert sorted(bronze["cd_bppedds"]["holiday_partitions"].value) == sorted(konex_free)
 
 
 def test_silver_tables_match_bronze(lake):

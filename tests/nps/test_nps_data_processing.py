@@ -85,7 +85,9 @@ NAMES = [  # (delivered name, name_norm, company_types)
     ('(유)케이비에프에스"전주밥상"', "케이비에프에스전주밥상", ["유한회사"]),
     ("유한책임회사 다온", "다온", ["유한책임회사"]),
     ("의료법인 성심의료재단", "성심의료재단", ["의료법인"]),
-    ("농업회사법인 푸른들 주식회사", "푸른들", ["주식회사", "농업회사법인"]),
+    ("농업회사법인 푸른들 주식회사", "푸른들", ["농업회사법인", "주식회사"]),
+    ("㈜한빛(주)", "한빛", ["주식회사"]),
+    ("( 주 )한빛 사단법인", "한빛", ["주식회사", "사단법인"]),
     ("법무법인 세종", "세종", ["법무법인"]),
     ("ABC 코리아 [본사]", "abc코리아", []),
     ("(주)", None, ["주식회사"]),
@@ -331,3 +333,27 @@ def test_bad_file_fails_bronze_naming_partition_and_file(data_dir: Path, tmp_pat
     assert message.startswith("nps_his_download partition 2021-03-01: nps_source files mode")
     assert "x.csv: unrecognised NPS header: header has 21 columns" in message
     assert not (data_dir / "lake" / "nps_his_download").exists()
+
+
+def test_row_count_check_compares_with_the_previous_month(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NPS_MIN_FILE_BYTES", "1000")  # documented override for tiny samples
+    lake = data_dir / "lake" / "delta"
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = _run(
+            lake, NpsSource(sample_rows=800), partition_key="2024-01-01", instance=instance
+        )
+        second = _run(
+            lake, NpsSource(sample_rows=300), partition_key="2024-02-01", instance=instance
+        )
+    assert first.success and second.success
+    checks = {e.check_name: e for e in second.get_asset_check_evaluations()}
+    row_count = checks["nps_his_download_row_count"]
+    assert row_count.passed is False  # 300 / 800 is outside 0.5x-2x: a warning, not a stop
+    assert row_count.severity == dg.AssetCheckSeverity.WARN
+    assert row_count.metadata["comparisons"].value == {
+        "2024-02": {"rows": 300, "previous_rows": 800, "ratio": 0.375}
+    }
+    assert checks["nps_his_download_file_size"].passed is True
+    assert _table(lake, "nps_his_digest").filter(pl.col("ym") == date(2024, 2, 1)).height > 0

@@ -137,6 +137,10 @@ def test_history_job_two_months_then_rerun_changes_nothing(
             pension
         )
         dim = query(pg, "SELECT * FROM public.dim_company ORDER BY company_id")
+        # The unpartitioned dimension read every month of the audit, not just the run's month.
+        span = dim.select(pl.col("valid_from").min(), pl.col("valid_to").max()).row(0)
+        assert [m.isoformat() for m in span] == list(MONTHS)
+        assert dim.filter(pl.col("months_seen") == 2).height > 0
         run(nps_defs, instance, partition_key=MONTHS[0])
         assert counts(pg) == first
         assert query(pg, "SELECT * FROM public.dim_company ORDER BY company_id").equals(dim)

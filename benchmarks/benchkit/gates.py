@@ -1,0 +1,281 @@
+"""Performance gates: ratios of cases measured in the same run, checked against `gates.toml`.
+
+A *case* is one measured way of doing a job (`nps.ours`, `nps.pandas`, `pg.adbc`, ...). For each
+case the suite records the pytest-benchmark timing (median, min, max seconds), the number of rows
+it processed, optionally its peak memory, and optionally plain facts (counts). A *gate* is a
+bound on one number derived from those records:
+
+- `metric = "time"`: (median seconds per row of numerator) / (median seconds per row of
+  denominator). Per row, so a slow peer measured on fewer rows compares fairly; `per_row =
+  false` compares whole medians (a pruned read against a full scan does less work by design).
+- `metric = "memory"`: peak RSS increase of numerator / peak RSS increase of denominator.
+- `metric = "fact"`: the value of one recorded fact (no denominator).
+
+A gate holds `max` and/or `min`; `quick` / `full` sub-tables override them per benchmark mode.
+A case the suite could not run records why (`skip`): its gates are reported as skipped with that
+reason, never as passed. A gate with one side measured and the other simply missing (that
+benchmark crashed) fails, so a broken case can never make the run green by silence; a gate with
+neither side measured (its bench module deselected, e.g. with `-k`) is reported as `n/a`.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METRICS = ("time", "memory", "fact")
+
+
+class GateFileError(ValueError):
+    """`gates.toml` is malformed; the message names the gate and the problem."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One bound on a ratio (or fact) for one benchmark mode."""
+
+    name: str
+    metric: str
+    numerator: str
+    denominator: str | None
+    max: float | None
+    min: float | None
+    reason: str
+    per_row: bool = True
+
+    def describe(self) -> str:
+        what = self.numerator if self.denominator is None else (
+            f"{self.numerator} / {self.denominator}"
+        )
+        bounds = []
+        if self.min is not None:
+            bounds.append(f">= {self.min:g}")
+        if self.max is not None:
+            bounds.append(f"<= {self.max:g}")
+        return f"{what} ({self.metric}) " + " and ".join(bounds)
+
+
+@dataclass
+class CaseRecord:
+    """What the suite measured for one case."""
+
+    case: str
+    rows: int = 0
+    median: float | None = None  # seconds
+    min: float | None = None
+    max: float | None = None
+    rounds: int = 0
+    peak_rss: int | None = None  # bytes above the post-setup baseline, in a fresh process
+    peak_rss_total: int | None = None  # bytes, whole process high-water mark
+    skip: str | None = None  # why the case could not run (a finding, not a pass)
+    note: str = ""
+
+
+@dataclass
+class Results:
+    """All records of one run, keyed by case, plus named facts."""
+
+    cases: dict[str, CaseRecord] = field(default_factory=dict)
+    facts: dict[str, float] = field(default_factory=dict)
+
+    def case(self, name: str) -> CaseRecord:
+        return self.cases.setdefault(name, CaseRecord(case=name))
+
+    def timing(
+        self, name: str, *, rows: int, median: float, min: float, max: float, rounds: int
+    ) -> CaseRecord:
+        record = self.case(name)
+        record.rows, record.median, record.min, record.max = rows, median, min, max
+        record.rounds = rounds
+        return record
+
+    def skipped(self, name: str, reason: str) -> None:
+        self.case(name).skip = reason
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cases": {k: vars(v) for k, v in sorted(self.cases.items())},
+            "facts": dict(sorted(self.facts.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Results:
+        results = cls()
+        for name, values in data.get("cases", {}).items():
+            results.cases[name] = CaseRecord(**values)
+        results.facts = {k: float(v) for k, v in data.get("facts", {}).items()}
+        return results
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A gate checked against one run's results."""
+
+    gate: Gate
+    status: str  # "pass", "FAIL", "skip", "n/a"
+    value: float | None
+    detail: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "FAIL"
+
+
+def _bound(raw: Any, gate: str, key: str) -> float | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise GateFileError(f"gate {gate}: {key} must be a number, got {raw!r}")
+    return float(raw)
+
+
+def parse_gates(data: Mapping[str, Any], mode: str) -> list[Gate]:
+    """Gates of `mode` ("quick" or "full") from the parsed TOML document."""
+    table = data.get("gates")
+    if not isinstance(table, Mapping) or not table:
+        raise GateFileError("gates file: no [gates.<name>] tables")
+    gates = []
+    for name, spec in table.items():
+        if not isinstance(spec, Mapping):
+            raise GateFileError(f"gate {name}: must be a table")
+        metric = spec.get("metric", "time")
+        if metric not in METRICS:
+            raise GateFileError(f"gate {name}: metric {metric!r} is not one of {METRICS}")
+        numerator = spec.get("numerator")
+        denominator = spec.get("denominator")
+        if not isinstance(numerator, str) or not numerator:
+            raise GateFileError(f"gate {name}: numerator (a case or fact name) is required")
+        if metric == "fact" and denominator is not None:
+            raise GateFileError(f"gate {name}: a fact gate has no denominator")
+        if metric != "fact" and not isinstance(denominator, str):
+            raise GateFileError(f"gate {name}: a {metric} gate needs a denominator case")
+        reason = spec.get("reason")
+        override = spec.get(mode, {})
+        if not isinstance(override, Mapping):
+            raise GateFileError(f"gate {name}: [{mode}] must be a table")
+        upper = _bound(override.get("max", spec.get("max")), name, "max")
+        lower = _bound(override.get("min", spec.get("min")), name, "min")
+        if upper is None and lower is None:
+            raise GateFileError(f"gate {name}: needs max and/or min")
+        if not isinstance(reason, str) or not reason.strip():
+            raise GateFileError(f"gate {name}: every threshold needs a reason")
+        if mode in spec and "reason" not in override:
+            raise GateFileError(f"gate {name}: the [{mode}] override needs its own reason")
+        gates.append(
+            Gate(
+                name=name,
+                metric=metric,
+                numerator=numerator,
+                denominator=denominator,
+                max=upper,
+                min=lower,
+                reason=str(override.get("reason", reason)).strip(),
+                per_row=bool(spec.get("per_row", True)),
+            )
+        )
+    return gates
+
+
+def load_gates(path: Path, mode: str) -> list[Gate]:
+    """Gates of `mode` from a TOML file."""
+    with path.open("rb") as handle:
+        return parse_gates(tomllib.load(handle), mode)
+
+
+def _seconds(record: CaseRecord, per_row: bool) -> float | None:
+    if record.median is None:
+        return None
+    if not per_row:
+        return record.median
+    if record.rows <= 0:
+        return None
+    return record.median / record.rows
+
+
+def _quantity(results: Results, gate: Gate, case: str) -> tuple[float | None, str]:
+    """The gated quantity of one side, or (None, why it is missing)."""
+    if gate.metric == "fact":
+        if case in results.facts:
+            return results.facts[case], ""
+        record = results.cases.get(case)
+        if record is not None and record.skip:
+            return None, f"skip: {case}: {record.skip}"
+        return None, f"fact {case} was not recorded"
+    record = results.cases.get(case)
+    if record is None:
+        return None, f"case {case} was not measured"
+    if record.skip:
+        return None, f"skip: {case}: {record.skip}"
+    value = _seconds(record, gate.per_row) if gate.metric == "time" else record.peak_rss
+    if value is None:
+        return None, f"case {case} has no {gate.metric} measurement"
+    return float(value), ""
+
+
+def _known(results: Results, name: str) -> bool:
+    return name in results.cases or name in results.facts
+
+
+def evaluate(gates: Iterable[Gate], results: Results) -> list[Outcome]:
+    """Check every gate: pass, FAIL (breach or missing measurement), skip (recorded reason) or
+    n/a (nothing of it was run)."""
+    outcomes = []
+    for gate in gates:
+        sides = [gate.numerator] + ([gate.denominator] if gate.denominator else [])
+        if not any(_known(results, side) for side in sides):
+            outcomes.append(Outcome(gate, "n/a", None, "not run in this session"))
+            continue
+        top, why = _quantity(results, gate, gate.numerator)
+        value: float | None = top
+        if top is not None and gate.denominator is not None:
+            bottom, why = _quantity(results, gate, gate.denominator)
+            if bottom is None:
+                value = None
+            elif bottom <= 0:
+                value, why = None, f"case {gate.denominator} measured {bottom} (not positive)"
+            else:
+                value = top / bottom
+        if value is None:
+            status = "skip" if why.startswith("skip:") else "FAIL"
+            outcomes.append(Outcome(gate, status, None, why))
+            continue
+        breached = []
+        if gate.max is not None and not value <= gate.max:
+            breached.append(f"> max {gate.max:g}")
+        if gate.min is not None and not value >= gate.min:
+            breached.append(f"< min {gate.min:g}")
+        if math.isnan(value):
+            breached.append("is NaN")
+        status = "FAIL" if breached else "pass"
+        outcomes.append(Outcome(gate, status, value, "; ".join(breached)))
+    return outcomes
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}"
+
+
+def table(outcomes: Iterable[Outcome]) -> str:
+    """A plain-text table of the gate outcomes (printed at the end of the run)."""
+    rows = [("status", "gate", "ratio", "bound", "detail")]
+    for o in outcomes:
+        bound = " ".join(
+            part
+            for part in (
+                f">={o.gate.min:g}" if o.gate.min is not None else "",
+                f"<={o.gate.max:g}" if o.gate.max is not None else "",
+            )
+            if part
+        )
+        rows.append((o.status, o.gate.name, _fmt(o.value), bound, o.detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for r in rows:
+        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+    return "\n".join(lines)

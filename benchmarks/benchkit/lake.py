@@ -1,0 +1,202 @@
+"""Lake IO cases: one partition written/read through our IO managers, the raw libraries (the
+floor) and dagster-polars (the peer); a partition range in one Dagster run against single-
+partition runs; a pruned read of one partition against a full scan.
+
+Single-partition writes and reads call the IO managers' `handle_output` / `load_input` with
+contexts built by `dg.build_output_context` / `dg.build_input_context`, so only the IO manager
+is timed (a Dagster run costs the same for every IO manager and would hide the differences).
+The range cases go through `dg.materialize`, because "30 runs against one" is about runs.
+"""
+
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+from dagster import AssetExecutionContext
+from deltalake import write_deltalake
+
+from benchkit.data import IO_START, partition_keys
+from dag_io import DeltaIOManager, ParquetIOManager
+
+DAILY = dg.DailyPartitionsDefinition(start_date=f"{IO_START:%Y-%m-%d}")
+KEY = f"{IO_START:%Y-%m-%d}"
+ASSET = dg.AssetKey(["bench_lake"])
+METADATA = {"partition_by": "date"}
+LAZY = dg.DagsterType(lambda _, value: True, name="PolarsLazyFrame", typing_type=pl.LazyFrame)
+
+
+def output_context(key: str = KEY) -> dg.OutputContext:
+    return dg.build_output_context(
+        asset_key=ASSET,
+        partition_key=key,
+        asset_partitions_def=DAILY,
+        definition_metadata=METADATA,
+        dagster_type=LAZY,
+    )
+
+
+def input_context(key: str | None = KEY, instance: dg.DagsterInstance | None = None) -> Any:
+    return dg.build_input_context(
+        asset_key=ASSET,
+        partition_key=key,
+        asset_partitions_def=DAILY,
+        upstream_output=output_context(),
+        dagster_type=LAZY,
+        instance=instance,
+    )
+
+
+def ours_manager(fmt: str, root: Path) -> dg.ConfigurableIOManager:
+    return (DeltaIOManager if fmt == "delta" else ParquetIOManager)(root_uri=str(root))
+
+
+def peer_manager(fmt: str, root: Path) -> Any:
+    """dagster-polars' manager, set up as Dagster would (explicit overwrite mode for Delta: the
+    default-constructed PolarsDeltaIOManager fails with "'str' object has no attribute 'value'",
+    dagster-polars 0.27.12)."""
+    from dagster_polars import DeltaWriteMode, PolarsDeltaIOManager, PolarsParquetIOManager
+
+    manager = (
+        PolarsDeltaIOManager(base_dir=str(root), mode=DeltaWriteMode.overwrite)
+        if fmt == "delta"
+        else PolarsParquetIOManager(base_dir=str(root))
+    )
+    manager.setup_for_execution(dg.build_init_resource_context())
+    return manager
+
+
+# --- writes ---------------------------------------------------------------------------------
+def write_ours(fmt: str, root: Path, frame: pl.DataFrame) -> None:
+    ours_manager(fmt, root).handle_output(output_context(), frame.lazy())
+
+
+def write_floor(fmt: str, root: Path, frame: pl.DataFrame) -> None:
+    table = root / "bench_lake"
+    if fmt == "delta":
+        write_deltalake(str(table), frame.to_arrow(), partition_by=["date"], mode="overwrite")
+    else:
+        folder = table / f"date={KEY}"
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.lazy().sink_parquet(folder / "data.parquet")
+
+
+def write_peer(fmt: str, root: Path, frame: pl.DataFrame) -> None:
+    peer_manager(fmt, root).handle_output(output_context(), frame.lazy())
+
+
+WRITERS: dict[str, Callable[[str, Path, pl.DataFrame], None]] = {
+    "ours": write_ours,
+    "floor": write_floor,
+    "peer": write_peer,
+}
+
+
+# --- reads ----------------------------------------------------------------------------------
+def read_ours(fmt: str, root: Path) -> pl.DataFrame:
+    return ours_manager(fmt, root).load_input(input_context()).collect()
+
+
+def read_floor(fmt: str, root: Path) -> pl.DataFrame:
+    table = root / "bench_lake"
+    if fmt == "delta":
+        return pl.scan_delta(str(table)).filter(pl.col("date") == IO_START).collect()
+    return pl.scan_parquet(table / f"date={KEY}" / "data.parquet").collect()
+
+
+def read_peer(fmt: str, root: Path, instance: dg.DagsterInstance) -> pl.DataFrame:
+    return peer_manager(fmt, root).load_input(input_context(instance=instance)).collect()
+
+
+# --- ranges through Dagster ---------------------------------------------------------------
+def range_asset(source: Path, io_key: str) -> dg.AssetsDefinition:
+    """A daily-partitioned asset reading its partitions' rows from the prepared source file."""
+
+    @dg.asset(
+        name="bench_lake",
+        partitions_def=DAILY,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        io_manager_key=io_key,
+        metadata=METADATA,
+    )
+    def bench_lake(context: AssetExecutionContext) -> pl.LazyFrame:
+        window = context.partition_time_window
+        return pl.scan_parquet(source).filter(
+            pl.col("date").is_between(window.start.date(), window.end.date(), closed="left")
+        )
+
+    return bench_lake
+
+
+def materialize_range(fmt: str, root: Path, source: Path, keys: list[str]) -> None:
+    """One Dagster run writing `keys` (a contiguous range) in one go."""
+    asset = range_asset(source, "io")
+    tags = (
+        {}
+        if len(keys) == 1
+        else {
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        }
+    )
+    result = dg.materialize(
+        [asset],
+        partition_key=keys[0] if len(keys) == 1 else None,
+        tags=tags,
+        resources={"io": ours_manager(fmt, root)},
+    )
+    assert result.success
+
+
+def materialize_singles(fmt: str, root: Path, source: Path, keys: list[str]) -> None:
+    """One Dagster run per partition."""
+    for key in keys:
+        materialize_range(fmt, root, source, [key])
+
+
+# --- pruned reads ---------------------------------------------------------------------------
+def read_partition(fmt: str, root: Path, key: str) -> pl.DataFrame:
+    return ours_manager(fmt, root).load_input(input_context(key)).collect()
+
+
+def read_all(fmt: str, root: Path) -> pl.DataFrame:
+    return ours_manager(fmt, root).load_input(input_context(None)).collect()
+
+
+def data_files(table: Path) -> list[Path]:
+    """Data files of a lake table (Delta log and the Parquet schema file excluded)."""
+    return sorted(
+        p
+        for p in table.rglob("*.parquet")
+        if "_delta_log" not in p.parts and p.name != "_schema.parquet"
+        and not any(part.startswith("_tmp-") for part in p.parts)
+    )
+
+
+def poisoned_copy(fmt: str, root: Path, key: str, target: Path) -> tuple[int, int]:
+    """Copy the table to `target` and overwrite every data file outside partition `key` with
+    bytes that are not Parquet. Returns (files inside the partition, files poisoned)."""
+    shutil.copytree(root, target)
+    inside = poisoned = 0
+    for path in data_files(target / "bench_lake"):
+        if f"date={key}" in path.parts:
+            inside += 1
+        else:
+            path.write_bytes(b"not a parquet file: a pruned read must never open this")
+            poisoned += 1
+    return inside, poisoned
+
+
+# --- peak-memory entry points ---------------------------------------------------------------
+def prepare_write(fmt: str, who: str, source: str, root: str) -> Callable[[], object]:
+    frame = pl.read_parquet(source)
+    writer = WRITERS[who]
+
+    def run() -> None:
+        shutil.rmtree(root, ignore_errors=True)
+        writer(fmt, Path(root), frame)
+
+    return run

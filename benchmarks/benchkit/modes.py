@@ -1,0 +1,63 @@
+"""Benchmark modes: `BENCH_MODE=quick` (default, CI) and `BENCH_MODE=full` (the issue's sizes)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Rows and rounds of one mode. `*_slow_rows` limit the row-by-row peers (their time per
+    row is what the gates compare, so fewer rows keep the run short without favouring us)."""
+
+    mode: str
+    nps_rows: int  # rows of one NPS monthly file
+    io_rows: int  # rows of one partition written/read through the IO managers
+    range_partitions: int  # partitions of the range write and of the pruned-read table
+    pg_rows: int  # gold rows loaded into PostgreSQL
+    pg_slow_rows: int  # rows for psycopg executemany
+    turso_rows: int  # gold rows loaded into SQLite/Turso
+    turso_slow_rows: int  # rows for pyturso executemany
+    nps_e2e_rows: int  # rows of the sample month in the end-to-end job
+    rounds: int  # timing rounds of the cheap cases
+    heavy_rounds: int  # timing rounds of the expensive cases
+
+
+QUICK = Sizes(
+    mode="quick",
+    nps_rows=50_000,
+    io_rows=100_000,
+    range_partitions=30,
+    pg_rows=100_000,
+    pg_slow_rows=5_000,
+    turso_rows=100_000,
+    turso_slow_rows=5_000,
+    nps_e2e_rows=2_000,
+    rounds=3,
+    heavy_rounds=1,
+)
+
+FULL = Sizes(
+    mode="full",
+    nps_rows=500_000,
+    io_rows=1_000_000,
+    range_partitions=30,
+    pg_rows=1_000_000,
+    pg_slow_rows=50_000,
+    turso_rows=1_000_000,
+    turso_slow_rows=50_000,
+    nps_e2e_rows=20_000,
+    rounds=5,
+    heavy_rounds=3,
+)
+
+MODES = {"quick": QUICK, "full": FULL}
+
+
+def current() -> Sizes:
+    """The sizes of the mode named by BENCH_MODE (quick when unset)."""
+    name = os.environ.get("BENCH_MODE", "quick").strip().lower() or "quick"
+    if name not in MODES:
+        raise ValueError(f"BENCH_MODE={name!r}: expected one of {sorted(MODES)}")
+    return MODES[name]
