@@ -21,6 +21,14 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# Benchmark gates: quick mode (CI) and the full mode that refreshes docs/benchmarks.md.
+bench: install
+	BENCH_MODE=quick $(BIN)/pytest benchmarks --benchmark-only
+
+bench-full: install
+	BENCH_MODE=full $(BIN)/pytest benchmarks --benchmark-only
+	$(BIN)/python benchmarks/report.py --mode full
+
 conventions: install
 	$(BIN)/python -m dag.conventions
 

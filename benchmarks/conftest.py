@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -116,7 +118,7 @@ def measure_memory(sizes: modes.Sizes) -> bool:
 
 
 @pytest.fixture(scope="session")
-def postgres_bench_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_bench_url() -> Iterator[str]:
     """A fresh database on TEST_POSTGRES_URL's server, else on a pgserver started here (never
     the machine's own server on 5432)."""
     import psycopg
@@ -128,7 +130,11 @@ def postgres_bench_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
             import pgserver
 
-            server = pgserver.get_server(tmp_path_factory.mktemp("pgserver"), cleanup_mode="stop")
+            # Not under pytest's 0700 tmp dir: as root, pgserver runs PostgreSQL as an
+            # unprivileged user that must reach the data directory.
+            pg_root = Path(tempfile.mkdtemp(prefix="bench-pgserver-"))
+            pg_root.chmod(0o755)
+            server = pgserver.get_server(pg_root / "data", cleanup_mode="stop")
         base = server.get_uri()
     name = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base, autocommit=True) as conn:
@@ -140,6 +146,7 @@ def postgres_bench_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if server is not None:
         server.cleanup()
+        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from benchkit import nps_digest
 from benchkit.data import NPS_MONTH, nps_file
 from benchkit.modes import Sizes

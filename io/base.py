@@ -61,7 +61,10 @@ def asset_name(context: dg.OutputContext | dg.InputContext) -> str:
 
 def _input_kind(context: dg.InputContext) -> str:
     """`lazy`, `eager` or `dict` from the input's type annotation (unannotated: lazy)."""
-    typ = context.dagster_type.typing_type if context.dagster_type else Any
+    try:
+        typ = context.dagster_type.typing_type
+    except dg.DagsterInvariantViolationError:  # a context built without a type: lazy
+        return "lazy"
     if typ is pl.DataFrame:
         return "eager"
     if typing.get_origin(typ) in (dict, Mapping) or typ in (dict, Mapping):
@@ -89,7 +92,7 @@ def shape_partitions(frame: pl.LazyFrame, target: WriteTarget) -> pl.LazyFrame:
     for col in target.layout.columns:
         if col.column in schema:
             if schema[col.column] != col.dtype:
-                exprs.append(pl.col(col.column).cast(col.dtype, strict=True))
+                exprs.append(_cast(pl.col(col.column), schema[col.column], col.dtype))
             continue
         if target.values.height != 1:
             raise ValueError(
@@ -99,6 +102,15 @@ def shape_partitions(frame: pl.LazyFrame, target: WriteTarget) -> pl.LazyFrame:
             )
         exprs.append(pl.lit(target.values.item(0, col.column), dtype=col.dtype).alias(col.column))
     return frame.with_columns(exprs) if exprs else frame
+
+
+def _cast(expr: pl.Expr, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """Strict cast of a partition column (ISO text parsed to Date/Datetime)."""
+    if source == pl.String and target == pl.Date:
+        return expr.str.to_date("%Y-%m-%d", strict=True)
+    if source == pl.String and isinstance(target, pl.Datetime):
+        return expr.str.to_datetime(time_unit="us", strict=True)
+    return expr.cast(target, strict=True)
 
 
 def outside_example(batch: pl.DataFrame, target: WriteTarget) -> str | None:
@@ -211,6 +223,6 @@ def _consumer_partitioned(context: dg.InputContext) -> bool:
     upstream partitions the mapping asks for; an unpartitioned consumer reads the whole table."""
     try:
         step = context.step_context
-    except dg.DagsterInvariantViolationError:
-        return context.has_partition_key
+    except dg.DagsterInvariantViolationError:  # a context built in a test: its own partitions
+        return context.has_asset_partitions
     return step.has_partitions and step.entity_partitions_def is not None

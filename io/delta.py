@@ -44,14 +44,18 @@ class _Outside(ValueError):
     """A streamed batch held a row outside the partitions being written."""
 
 
-def _reader(frame: pl.LazyFrame, schema: pl.Schema, target: WriteTarget) -> pa.RecordBatchReader:
-    """The LazyFrame as a stream of Arrow record batches, checking each batch's partitions."""
+def _reader(
+    frame: pl.LazyFrame, schema: pl.Schema, target: WriteTarget, outside: list[str]
+) -> pa.RecordBatchReader:
+    """The LazyFrame as a stream of Arrow record batches, checking each batch's partitions
+    (a row outside them is appended to `outside` and aborts the stream, so nothing commits)."""
     arrow = arrow_schema(schema)
 
     def batches() -> Any:
         for df in frame.collect_batches(chunk_size=BATCH_ROWS):
             example = outside_example(df, target)
             if example is not None:
+                outside.append(example)
                 raise _Outside(example)
             yield from df.to_arrow().cast(arrow).to_batches()
 
@@ -125,11 +129,12 @@ class DeltaIOManager(ArrowIOManager):
             }
         )
         extra: dict[str, Any] = {}
+        outside: list[str] = []
         try:
             if write_mode == "merge":
-                extra = self._merge(table, frame, schema, target, commit)
+                extra = self._merge(table, frame, schema, target, commit, outside)
             elif changes and target.layout is not None:
-                self._rewrite(table, frame, schema, target, commit, options)
+                self._rewrite(table, frame, schema, target, commit, options, outside)
             else:
                 predicate = (
                     target.layout.sql_predicate(target.values)
@@ -138,20 +143,18 @@ class DeltaIOManager(ArrowIOManager):
                 )
                 write_deltalake(
                     target.uri,
-                    _reader(frame, schema, target),
+                    _reader(frame, schema, target, outside),
                     partition_by=names or None,
                     mode="overwrite",
                     predicate=predicate,
-                    schema_mode="overwrite" if changes else "merge",
+                    # an unpartitioned table is replaced whole, schema included
+                    schema_mode="overwrite" if changes or target.layout is None else "merge",
                     storage_options=options,
                     commit_properties=commit,
                 )
-        except _Outside as exc:
-            raise outside_error(target, str(exc)) from None
-        except (DeltaError, OSError) as exc:
-            cause = exc.__context__
-            if isinstance(cause, _Outside):
-                raise outside_error(target, str(cause)) from None
+        except (_Outside, DeltaError, OSError):
+            if outside:  # the stream was aborted by our partition check: say which row
+                raise outside_error(target, outside[0]) from None
             raise
         version = self._version_of(target.uri, options, write_id)
         self._pins = {k: v for k, v in self._pins.items() if k[1] != target.uri}
@@ -213,6 +216,7 @@ class DeltaIOManager(ArrowIOManager):
         schema: pl.Schema,
         target: WriteTarget,
         commit: CommitProperties,
+        outside: list[str],
     ) -> dict[str, Any]:
         keys = list(target.metadata.get("merge_keys") or [])
         missing = [k for k in keys if k not in schema]
@@ -231,7 +235,7 @@ class DeltaIOManager(ArrowIOManager):
             predicate = f"({predicate}) AND ({pruning})"
         metrics = (
             table.merge(
-                source=_reader(frame, schema, target),
+                source=_reader(frame, schema, target, outside),
                 predicate=predicate,
                 source_alias="s",
                 target_alias="t",
@@ -256,6 +260,7 @@ class DeltaIOManager(ArrowIOManager):
         target: WriteTarget,
         commit: CommitProperties,
         options: dict[str, str],
+        outside: list[str],
     ) -> None:
         """schema_mode='overwrite' on a partitioned table: one commit rewriting every partition,
         the others cast (strictly) to the new types so the whole table keeps one schema."""
@@ -275,7 +280,7 @@ class DeltaIOManager(ArrowIOManager):
         combined_schema = combined.collect_schema()
         write_deltalake(
             target.uri,
-            _reader(combined, combined_schema, _whole_table(target)),
+            _reader(combined, combined_schema, _whole_table(target), outside),
             partition_by=target.layout.names,
             mode="overwrite",
             schema_mode="overwrite",

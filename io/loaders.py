@@ -39,7 +39,7 @@ MODES: tuple[str, ...] = ("replace", "replace_partitions", "append", "upsert")
 BATCH_ROWS = 131_072
 """Rows per Arrow batch when a LazyFrame is streamed into the database."""
 
-_IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _MAX_IDENTIFIER_BYTES = 63
 
 
@@ -55,6 +55,12 @@ class LoadResult:
     rows: int
     seconds: float
 
+    def metadata(self) -> dict[str, Any]:
+        """Materialization metadata for a load asset (`dg.MaterializeResult(metadata=...)`)."""
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        return {"rows_loaded": self.rows, "target_table": self.table,
+                "execution_time_sec": round(self.seconds, 3), "rows_per_second": round(rate, 1)}
+
 
 @dataclass(frozen=True)
 class Column:
@@ -69,7 +75,7 @@ def validate_identifier(name: str, what: str = "identifier") -> str:
     """`name` unchanged when it is a plain identifier (letters, digits, `_`), else `LoadError`."""
     if (
         not isinstance(name, str)
-        or not _IDENTIFIER.match(name)
+        or not _IDENTIFIER.fullmatch(name)
         or len(name.encode()) > _MAX_IDENTIFIER_BYTES
     ):
         raise LoadError(
@@ -232,11 +238,13 @@ def conform(
             continue
         dtype = schema[column.name]
         expr = pl.col(column.name)
-        if dialect.sql_type(dtype) != column.sql_type:
+        frame_type = dialect.sql_type(dtype)
+        # A column declared without modifiers ("numeric") takes any of its kind ("numeric(9,2)").
+        if frame_type != column.sql_type and not frame_type.startswith(column.sql_type + "("):
             target = dialect.polars_type(column.sql_type)
             if target is None or not _safe_cast(dtype, target):
                 problems.append(
-                    f"column {column.name!r}: frame dtype {dtype} ({dialect.sql_type(dtype)}) "
+                    f"column {column.name!r}: frame dtype {dtype} ({frame_type}) "
                     f"does not fit table type {column.sql_type}"
                 )
                 continue
@@ -324,12 +332,27 @@ def load_frame(
     keys: Sequence[str] = (),
     contract: Any = None,
 ) -> LoadResult:
-    """Run one load inside the cursor's open transaction (the caller commits on success)."""
+    """Run one load inside the cursor's open transaction (the caller commits on success).
+
+    A database error keeps its type and gains a note naming the table, mode and dialect.
+    """
     started = time.perf_counter()
     target = TableName.parse(table)
+    try:
+        return _load(cursor, dialect, target, frame, mode, tuple(partition_columns),
+                     tuple(keys), contract, started)
+    except Exception as exc:  # annotated and re-raised: the transaction is never committed
+        exc.add_note(f"while loading {dialect.name} table {target} (mode={mode}); "
+                     "the transaction was rolled back, the table is unchanged")
+        raise
+
+
+def _load(cursor: Cursor, dialect: Dialect, target: TableName,
+          frame: pl.LazyFrame | pl.DataFrame, mode: str, partition_columns: tuple[str, ...],
+          keys: tuple[str, ...], contract: Any, started: float) -> LoadResult:
     lazy = frame.lazy()
     schema = lazy.collect_schema()
-    _check_arguments(schema, mode, tuple(partition_columns), tuple(keys))
+    _check_arguments(schema, mode, partition_columns, keys)
 
     existing = dialect.columns(cursor, target)
     if existing is not None:

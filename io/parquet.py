@@ -93,7 +93,7 @@ class ParquetIOManager(ArrowIOManager):
                 f"({describe_changes(changes)}) is only supported by the Delta IO manager for "
                 f"partitioned assets; {target.uri} keeps other partitions in the old types"
             )
-        if changes:
+        if changes or target.layout is None:  # an unpartitioned table is replaced whole
             return schema
         return pl.Schema({**dict(existing), **dict(schema)})
 

@@ -37,7 +37,6 @@ class PartitionColumn:
             return start.replace(tzinfo=None)
         return key
 
-
     def key(self, value: object) -> str:
         """The partition key of one column value of this dimension."""
         if isinstance(self.partitions_def, dg.TimeWindowPartitionsDefinition):

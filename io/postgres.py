@@ -40,7 +40,7 @@ from dag_io.loaders import (
 
 with warnings.catch_warnings():
     # platformdirs warns at import when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp.
-    warnings.simplefilter("ignore")
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver
 
 _SIMPLE_TYPES: dict[Any, str] = {

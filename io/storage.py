@@ -70,7 +70,8 @@ def _lookup(options: Mapping[str, str], *names: str) -> str | None:
 
 
 def delta_storage_options(uri: str, options: Mapping[str, str]) -> dict[str, str]:
-    """Resolved options for deltalake/polars; an `http://` endpoint also allows plain HTTP."""
+    """Resolved options for deltalake/polars on an object store: an `http://` endpoint also
+    allows plain HTTP, and commits use conditional put (`etag`) unless a locking option is set."""
     resolved = resolve_storage_options(options)
     if is_local(uri):
         return resolved
@@ -81,6 +82,15 @@ def delta_storage_options(uri: str, options: Mapping[str, str]) -> dict[str, str
         resolved["AWS_ALLOW_HTTP"] = "true"
     if endpoint and _lookup(resolved, "aws_endpoint_url", "endpoint_url", "aws_endpoint") is None:
         resolved["AWS_ENDPOINT_URL"] = endpoint
+    safe_commit = _lookup(
+        resolved,
+        "conditional_put",
+        "aws_conditional_put",
+        "aws_s3_locking_provider",
+        "aws_s3_allow_unsafe_rename",
+    )
+    if safe_commit is None:  # Delta commits need an atomic put-if-absent on S3 (AWS, R2, MinIO)
+        resolved["conditional_put"] = "etag"
     return resolved
 
 

@@ -107,10 +107,16 @@ class SqliteDialect:
         return "?"
 
     def columns(self, cursor: Cursor, table: TableName) -> list[Column] | None:
-        cursor.execute('SELECT name, type, "notnull" FROM pragma_table_info(?, ?) ORDER BY cid',
-                       (table.name, table.schema or "main"))
+        if table.schema:
+            cursor.execute('SELECT name, type, "notnull" FROM pragma_table_info(?, ?) '
+                           "ORDER BY cid", (table.name, table.schema))
+        else:  # one argument: Turso's engine does not take the schema argument yet
+            cursor.execute('SELECT name, type, "notnull" FROM pragma_table_info(?) ORDER BY cid',
+                           (table.name,))
         rows = cursor.fetchall()
-        return [Column(n, t.upper(), not notnull) for n, t, notnull in rows] if rows else None
+        # Spellings vary by engine ("DECIMAL_TEXT (14, 2)"; Turso's own catalog drops "(14,2)").
+        return [Column(n, re.sub(r"\s+", "", t.upper()), not notnull)
+                for n, t, notnull in rows] if rows else None
 
     def ensure_schema(self, cursor: Cursor, table: TableName) -> None:
         """SQLite schemas are attached databases: nothing to create."""
@@ -138,7 +144,7 @@ def is_remote(url: str) -> bool:
     return url.startswith(_REMOTE_SCHEMES)
 
 
-class _RemoteCursor:
+class PytursoCursor:
     """Adapter giving a pyturso sync cursor the ADBC calls `load_frame` uses.
 
     pyturso's replica records changes made through libSQL itself (that is what `push` sends),
@@ -210,10 +216,15 @@ class TursoResource(dg.ConfigurableResource):
             conn.commit()
 
     def _remote(self, work: Any) -> Any:
-        """Run `work(cursor)` on the replica, commit, push to Turso; close in any case."""
+        """Pull, run `work(cursor)` on the replica, commit, push to Turso; close in any case.
+
+        A failure before the commit pushes nothing; a failed push leaves the commit in the
+        replica, and the next push sends it.
+        """
         conn = self.get_connection()
         try:
-            result = work(_RemoteCursor(conn))
+            conn.pull()
+            result = work(PytursoCursor(conn))
             conn.commit()
             conn.push()
         finally:

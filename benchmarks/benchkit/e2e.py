@@ -17,6 +17,7 @@ import dagster as dg
 import polars as pl
 
 from benchkit.data import NPS_MONTH
+from benchkit.lake import instance
 from dag.nps_data_processing import nps_his_digest
 from dag.nps_raw_ingestion import nps_his_download
 from dag.nps_source import NpsSource
@@ -34,7 +35,11 @@ def through_dagster(lake: Path, rows: int) -> int:
     result = dg.materialize(
         [nps_his_download, nps_his_digest],
         partition_key=KEY,
-        resources={"nps_source": source(rows), "delta_io_manager": DeltaIOManager(root_uri=str(lake))},
+        resources={
+            "nps_source": source(rows),
+            "delta_io_manager": DeltaIOManager(root_uri=str(lake)),
+        },
+        instance=instance(),
     )
     assert result.success
     events = result.asset_materializations_for_node("nps_his_digest")

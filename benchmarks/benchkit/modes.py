@@ -34,7 +34,7 @@ QUICK = Sizes(
     turso_rows=100_000,
     turso_slow_rows=5_000,
     nps_e2e_rows=2_000,
-    rounds=3,
+    rounds=5,
     heavy_rounds=1,
 )
 

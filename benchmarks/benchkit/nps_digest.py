@@ -222,7 +222,8 @@ def _duckdb_sql(csv_path: str, month: date) -> tuple[str, str, str, str, str]:
     counts_ok = " AND ".join(f"({c} IS NOT NULL AND {c} >= 0)" for c in COUNT_COLUMNS)
     width = f"translate(company_name, {_lit(''.join(WIDTH_FROM))}, {_lit(''.join(WIDTH_TO))})"
     form_list = ", ".join(
-        f"CASE WHEN regexp_matches(w, '{pattern}') THEN '{form}' END" for form, pattern in LEGAL_FORMS
+        f"CASE WHEN regexp_matches(w, '{pattern}') THEN '{form}' END"
+        for form, pattern in LEGAL_FORMS
     )
     key = ", ".join(DIGEST_KEY)
     return f"""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
+import pgserver
 import pytest
 
 from dag_io import PostgresResource, TursoResource
@@ -28,6 +31,20 @@ def resource_from_url(url: str) -> PostgresResource:
 def pg(postgres_url: str) -> PostgresResource:
     """PostgresResource on a fresh database of the session's real PostgreSQL server."""
     return resource_from_url(postgres_url)
+
+
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A pgserver data dir for PostgresResource's embedded default, stopped and removed after.
+
+    Not under pytest's tmp dir: as root, pgserver runs postgres as its own user, which cannot
+    traverse /tmp/pytest-of-root (mode 700, reset by every pytest session).
+    """
+    parent = Path(tempfile.mkdtemp(prefix="dag-test-embedded-"))
+    yield parent / "postgres"
+    if (parent / "postgres" / "PG_VERSION").exists():
+        pgserver.get_server(parent / "postgres").cleanup()
+    shutil.rmtree(parent)
 
 
 @pytest.fixture

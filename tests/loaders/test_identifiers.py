@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from dag_io.loaders import LoadError, TableName, quote, validate_identifier
 
 MALICIOUS = ["x; drop table y", 'a"b', "t--", "", "1abc", "a b", "a\x00", "tab\tle", "a'b",
-             "x;", "a.b.c", "ａ;", "y/*", "a" * 64]
+             "x;", "t\n", "a.b.c", "ａ;", "y/*", "a" * 64]
 
 
 @pytest.mark.parametrize("name", MALICIOUS)

@@ -3,9 +3,7 @@ and a concurrent reader never sees an empty or half-loaded table during `replace
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import adbc_driver_manager
@@ -49,49 +47,56 @@ def test_not_null_violation_in_last_batch_rolls_back(pg, fetch, mode, options) -
     # 300k rows: the NULL sits in the third Arrow batch, after two batches were copied.
     bad = scores(300_000, offset=0.5).with_columns(
         score=pl.when(pl.col("id") == 299_999).then(None).otherwise(pl.col("score")))
-    with pytest.raises(adbc_driver_manager.Error, match="score"):
+    with pytest.raises(adbc_driver_manager.Error, match="score") as failure:
         pg.load("scores", bad, mode=mode, **options)
+    assert f"while loading postgres table scores (mode={mode})" in failure.value.__notes__[0]
     assert snapshot(fetch, pg) == before
 
 
-def _kill_when_active(admin_uri: str, database: str, delay: float, killed: list[int]) -> None:
-    """From another connection: wait for the loader's statement, then pg_terminate_backend it."""
+def terminate_other_backends(admin_uri: str, database: str) -> list[int]:
+    """From another connection: pg_terminate_backend every session of `database` but this one."""
     with adbc_pg.connect(admin_uri, autocommit=True) as conn, conn.cursor() as cur:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            cur.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' "
-                "AND pid <> pg_backend_pid() AND query NOT LIKE '%pg_stat_activity%'",
-                (database,),
-            )
-            pids = [row[0] for row in cur.fetchall()]
-            if pids:
-                time.sleep(delay)
-                for pid in pids:
-                    cur.execute("SELECT pg_terminate_backend($1::int)", (pid,))
-                    killed.append(pid)
-                return
+        cur.execute(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+            (database,),
+        )
+        return [pid for pid, ok in cur.fetchall() if ok]
+
+
+def killing_frame(n: int, offset: float, kill_on_batch: int, kill) -> pl.LazyFrame:
+    """`scores(n)` whose `kill_on_batch`-th morsel, computed while the loader streams the frame
+    into its open transaction, first kills the loader's connection (a deterministic mid-load
+    kill, independent of machine speed)."""
+    calls = []
+
+    def maybe_kill(score: pl.Series) -> pl.Series:
+        calls.append(len(score))
+        if len(calls) == kill_on_batch:
+            kill()
+        return score
+
+    return scores(n, offset).with_columns(
+        pl.col("score").map_batches(maybe_kill, return_dtype=pl.Float64, is_elementwise=True))
 
 
 @pytest.mark.slow
 def test_connection_killed_mid_load_keeps_previous_contents(pg, fetch) -> None:
     pg.load("scores", scores(500), mode="replace", keys=["id"], contract=Scores)
     before = snapshot(fetch, pg)
-    rng = random.Random(5)
     modes = ["replace", "replace_partitions", "append", "upsert"] * 3
     for attempt, mode in enumerate(modes):  # 12 kills, every mode three times
         killed: list[int] = []
-        killer = threading.Thread(
-            target=_kill_when_active,
-            args=(pg.uri(), pg.database, rng.uniform(0.0, 0.05), killed),
+        frame = killing_frame(
+            300_000, attempt + 1.0, kill_on_batch=1 + attempt % 3,
+            kill=lambda out=killed: out.extend(terminate_other_backends(pg.uri(), pg.database)),
         )
-        killer.start()
         options = {"partition_columns": ["grp"]} if mode == "replace_partitions" else {}
-        with pytest.raises(adbc_driver_manager.Error):
-            pg.load("scores", scores(600_000, offset=attempt + 1.0), mode=mode,
-                    keys=["id"] if mode == "upsert" else [], **options)
-        killer.join()
-        assert killed, f"attempt {attempt}: the killer found no active statement"
+        with pytest.raises(adbc_driver_manager.Error) as failure:
+            pg.load("scores", frame, mode=mode, keys=["id"] if mode == "upsert" else [],
+                    **options)
+        # >= 1: a just-closed session (previous attempt, snapshot query) may still be listed.
+        assert killed, f"attempt {attempt}: nothing killed, load failed with {failure.value}"
         assert snapshot(fetch, pg) == before, f"attempt {attempt} ({mode}) changed the table"
     assert fetch(pg, "SELECT count(*) FROM pg_class WHERE relname LIKE 'scores\\_\\_%'") == [(0,)]
 

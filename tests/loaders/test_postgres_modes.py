@@ -54,6 +54,9 @@ def test_replace_creates_then_swaps_and_is_idempotent(pg, fetch) -> None:
     assert isinstance(result, LoadResult)
     assert (result.table, result.rows) == ("register", 2)
     assert result.seconds > 0
+    metadata = result.metadata()
+    assert (metadata["rows_loaded"], metadata["target_table"]) == (2, "register")
+    assert metadata["rows_per_second"] == pytest.approx(2 / result.seconds, rel=0.01)
     assert contents(fetch, pg) == as_tuples(first)
 
     second = pl.concat([register(FEB, ["네이버"]), register(MAR, ["LG", None])])
@@ -175,9 +178,9 @@ def test_execute_binds_parameters(pg, fetch) -> None:
     assert [r[2] for r in contents(fetch, pg)] == ["b"]
 
 
-def test_embedded_default_starts_server_and_creates_database(tmp_path: Path, fetch) -> None:
+def test_embedded_default_starts_server_and_creates_database(embedded_dir: Path, fetch) -> None:
     """host '' => pgserver under embedded_dir; concurrent first use from threads is safe."""
-    resources = [PostgresResource(database=f"gold_{i % 2}", embedded_dir=str(tmp_path / "pg"))
+    resources = [PostgresResource(database=f"gold_{i % 2}", embedded_dir=str(embedded_dir))
                  for i in range(4)]
 
     def run(i: int) -> LoadResult:

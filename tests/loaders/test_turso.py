@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dag_io import TursoResource
-from dag_io.loaders import LoadError
-from dag_io.turso import is_remote, local_path
+from dag_io.loaders import LoadError, load_frame
+from dag_io.turso import DIALECT, PytursoCursor, is_remote, local_path
 
 JAN, FEB = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
 
@@ -159,3 +159,26 @@ def test_round_trip_property_through_pyturso(turso_file: TursoResource, rows: li
         assert (text is None) == (value is None)
         if text is not None:  # exact value and exactly three decimals
             assert Decimal(text) == value and len(text.split(".")[1]) == 3
+
+
+def test_remote_path_sql_runs_on_tursos_own_engine(tmp_path: Path) -> None:
+    """The remote path (pyturso cursor adapter) minus sync/push, on a local pyturso database."""
+    conn = turso.connect(str(tmp_path / "replica.db"))
+    cursor = PytursoCursor(conn)
+    jan, feb = digest(JAN, ["가", None]), digest(FEB, ["나"])
+    try:
+        for mode, frame, options in [
+            ("replace", pl.concat([jan, feb]), {"keys": ["ym", "biz_no"], "contract": Digest}),
+            ("replace_partitions", digest(FEB, ["다"], "2.00"), {"partition_columns": ["ym"]}),
+            ("upsert", digest(JAN, ["라"], "3.30"), {"keys": ["ym", "biz_no"]}),
+            ("append", digest(dt.date(2024, 3, 1), ["마"]), {}),
+        ]:
+            assert load_frame(cursor, DIALECT, "digest", frame, mode=mode, **options).rows == len(
+                frame)
+            conn.commit()
+        got = [tuple(r) for r in conn.execute("SELECT * FROM digest ORDER BY 1, 2").fetchall()]
+    finally:
+        conn.close()
+    expected = [digest(JAN, ["라"], "3.30"), jan[1:], digest(FEB, ["다"], "2.00"),
+                digest(dt.date(2024, 3, 1), ["마"])]
+    assert got == stored(pl.concat(expected))

@@ -357,3 +357,24 @@ def test_row_count_check_compares_with_the_previous_month(
     }
     assert checks["nps_his_download_file_size"].passed is True
     assert _table(lake, "nps_his_digest").filter(pl.col("ym") == date(2024, 2, 1)).height > 0
+
+
+_FORM_OF = {
+    "주식회사 ": ["주식회사"],
+    "(주)": ["주식회사"],
+    "㈜": ["주식회사"],
+    "（주）": ["주식회사"],
+    "(유)": ["유한회사"],
+    "유한회사 ": ["유한회사"],
+    "사단법인 ": ["사단법인"],
+    "": [],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(stem=_STEM, form=_FORMS, suffix=st.sampled_from(["", "(주식회사)", " 주식회사"]))
+def test_company_types_detects_the_form_wherever_it_is(stem: str, form: str, suffix: str) -> None:
+    types = pl.DataFrame({"a": [form + stem + suffix]}).select(company_types(pl.col("a"))).item()
+    expected = list(dict.fromkeys(_FORM_OF[form] + (["주식회사"] if suffix else [])))
+    assert types.to_list() == expected
+    assert "사단법인" not in types.to_list() or form.startswith("사단")

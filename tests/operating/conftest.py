@@ -35,6 +35,8 @@ SERVER_START_DEADLINE_SEC = 120.0
 CLI_TIMEOUT_SEC = 300.0
 # Small samples keep every CLI run to seconds: NPS rows per month, CD share of the KRX universe.
 NPS_SAMPLE_ROWS = "300"
+# 300 sample rows make a ~25 KB monthly file: lower the 100 KiB "file too small" check floor.
+NPS_MIN_FILE_BYTES = "4096"
 
 
 def free_port() -> int:
@@ -73,9 +75,8 @@ class Operating:
 
     def run(self, *args: str, timeout: float = CLI_TIMEOUT_SEC) -> subprocess.CompletedProcess:
         """Run a CLI from the repository root; a non-zero exit fails with the output's tail."""
-        command = [str(BIN / args[0]), *args[1:]]
         done = subprocess.run(
-            command,
+            [str(BIN / args[0]), *args[1:]],
             cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
@@ -85,9 +86,30 @@ class Operating:
         )
         assert done.returncode == 0, (
             f"{' '.join(args)} exited {done.returncode}\n"
-            f"--- stdout (tail)\n{done.stdout[-4000:]}\n--- stderr (tail)\n{done.stderr[-6000:]}"
+            f"--- stdout (tail)\n{done.stdout[-3000:]}\n--- stderr (tail)\n{done.stderr[-2500:]}"
         )
         return done
+
+    def start(self, *args: str) -> tuple[subprocess.Popen, Path]:
+        """Start a CLI from the repository root, output to a log file (for concurrent commands)."""
+        log = self.home / f"cli-{uuid.uuid4().hex[:8]}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [str(BIN / args[0]), *args[1:]],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return process, log
+
+    @staticmethod
+    def finish(process: subprocess.Popen, log: Path, timeout: float = CLI_TIMEOUT_SEC) -> None:
+        """Wait for a started CLI; a non-zero exit fails with its log's tail."""
+        code = process.wait(timeout=timeout)
+        assert code == 0, (
+            f"{' '.join(map(str, process.args))} exited {code}:\n{log.read_text()[-4000:]}"
+        )
 
 
 def make_operating(root: Path, extra_env: dict[str, str]) -> Operating:
@@ -101,6 +123,7 @@ def make_operating(root: Path, extra_env: dict[str, str]) -> Operating:
         "DAGSTER_HOME": str(home),
         "DAG_DATA_DIR": str(data),
         "NPS_SAMPLE_ROWS": NPS_SAMPLE_ROWS,
+        "NPS_MIN_FILE_BYTES": NPS_MIN_FILE_BYTES,
         "PYTHONWARNINGS": "ignore",
         **extra_env,
     }
