@@ -129,6 +129,7 @@ def search_names(company: pl.LazyFrame, security: pl.LazyFrame) -> pl.LazyFrame:
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
     tags={"data_tier": "gold", "domain": "stock", "source": "krx"},

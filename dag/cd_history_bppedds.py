@@ -16,8 +16,8 @@ from dag.partitions import cd_monthly_history_partition
     group_name="CD",
     partitions_def=cd_monthly_history_partition,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    io_manager_key="delta_io_manager",
-    kinds={"polars", "deltalake"},
+    io_manager_key="parquet_io_manager",  # archival month-end history: plain hive Parquet
+    kinds={"polars", "parquet"},
     tags=HISTORY_TAGS,
     metadata={
         "partition_by": "history_month",

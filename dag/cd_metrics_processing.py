@@ -28,6 +28,7 @@ def _latest_date(frame: pl.DataFrame, column: str) -> str:
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
     tags=GOLD_TAGS,
@@ -60,6 +61,7 @@ def cd_security_metrics(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
     tags=GOLD_TAGS,
@@ -91,6 +93,7 @@ def cd_company_metrics(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
     tags=GOLD_TAGS,

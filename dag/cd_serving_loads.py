@@ -102,6 +102,7 @@ def load_serving_table(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={"dagster/column_schema": column_schema(CdSecurityPostgres)},
@@ -119,6 +120,7 @@ def cd_security_postgres(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={"dagster/column_schema": column_schema(CdCompanyPostgres)},
@@ -200,6 +202,7 @@ def cd_bppedd_postgres(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={"dagster/column_schema": column_schema(CdSecurityRankPostgres)},
@@ -217,6 +220,7 @@ def cd_security_rank_postgres(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={"dagster/column_schema": column_schema(CdDisplayNamePostgres)},
@@ -233,6 +237,7 @@ def cd_display_name_postgres(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={"dagster/column_schema": column_schema(CdSearchNamePostgres)},
@@ -252,6 +257,7 @@ def cd_search_name_postgres(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={"dagster/column_schema": column_schema(CdSecurityTurso)},
@@ -269,6 +275,7 @@ def cd_security_turso(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={"dagster/column_schema": column_schema(CdCompanyTurso)},
@@ -342,6 +349,7 @@ def cd_bppedd_turso(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={"dagster/column_schema": column_schema(CdSecurityRankTurso)},
@@ -357,6 +365,7 @@ def cd_security_rank_turso(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={"dagster/column_schema": column_schema(CdDisplayNameTurso)},
@@ -371,6 +380,7 @@ def cd_display_name_turso(
 
 @dg.asset(
     group_name="CD",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={"dagster/column_schema": column_schema(CdSearchNameTurso)},

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -268,6 +269,65 @@ def _field_count_errors(data: bytes, file_name: str) -> None:
         )
 
 
+def _field_counts_proven(data: bytes, value_bytes: pl.Series) -> bool:
+    """Cheap proof that every non-blank data line holds exactly 22 fields; False = not proven
+    (then `_field_count_errors` decides, and names the first bad line).
+
+    `value_bytes` is the byte length of all values of each row as Polars parsed it (missing
+    trailing fields read as ""). When rows and physical lines correspond one to one, a line
+    without quotes has 22 fields exactly when its length is the values' length plus 21 commas;
+    lines with quotes get the exact quoted-field count, which only they need."""
+    lines = pl.read_csv(
+        data,
+        has_header=False,
+        skip_rows=1,
+        separator="\x1f",
+        quote_char=None,
+        schema={"line": pl.String},
+        empty_string_is_null=False,
+    )
+    if lines.height != value_bytes.len():  # a quoted line break, or rows Polars merged
+        return False
+    line = pl.col("line")
+    separators = len(CANONICAL_COLUMNS) - 1
+    length = line.str.len_bytes() - line.str.ends_with("\r").cast(pl.UInt32)
+    quoted = line.str.contains('"', literal=True)
+    bare_ok = (length == pl.col("value_bytes") + separators) | (length == 0)
+    quoted_lines = lines.with_columns(value_bytes=value_bytes).filter(quoted | ~bare_ok)
+    if quoted_lines.is_empty():
+        return True
+    commas = line.str.replace_all(_QUOTED, "q").str.count_matches(",", literal=True)
+    return bool(quoted_lines.select((quoted & (commas == separators)).all()).item())
+
+
+def _read_body(data: bytes, columns: int, file_name: str) -> pl.DataFrame:
+    """The data lines as positional String columns `_c0..`; a line Polars cannot split into
+    the header's columns raises the line-numbered field-count error."""
+    try:
+        return pl.read_csv(
+            data,
+            has_header=False,
+            skip_rows=1,
+            schema={f"_c{i}": pl.String for i in range(columns)},
+            quote_char='"',
+            empty_string_is_null=False,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:
+        _field_count_errors(data, file_name)  # raises NpsCsvError naming the first bad line
+        raise  # every line has 22 fields, so Polars' own error is the clearest
+
+
+def _empty(raw: bytes) -> bool:
+    """Nothing but BOMs and whitespace (found without copying a large file)."""
+    if _CONTENT_BYTE.search(raw):
+        return False
+    return not raw.replace(_BOM, b"").strip()
+
+
+_CONTENT_BYTE = re.compile(rb"[^\xef\xbb\xbf \t\n\r\x0b\x0c]")
+
+
 def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
     """Parse one monthly file into canonical string columns plus lineage columns.
 
@@ -277,31 +337,27 @@ def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
     Blank lines are skipped. Raises `NpsCsvError` for an empty file, an unknown header, a header
     without 22 columns, a data line without 22 fields, or a file with no data rows.
     """
-    if not raw or not raw.replace(_BOM, b"").strip():
+    if not raw or _empty(raw):
         raise NpsCsvError(f"{file_name}: file is empty ({len(raw)} bytes)")
-    text, encoding, replaced = decode(raw)
-    header = parse_header(header_of(text, file_name), file_name)
-    data = text.encode("utf-8")  # Polars reads UTF-8 bytes; the header line is skipped below
-    del text
-    _field_count_errors(data, file_name)
-    positional = [f"_c{i}" for i in range(len(header.columns))]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())  # releases the GIL
+        text, encoding, replaced = decode(raw)
+        header = parse_header(header_of(text, file_name), file_name)
+        data = text.encode("utf-8")  # Polars reads UTF-8 bytes; the header line is skipped
+        del text
+        body = _read_body(data, len(header.columns), file_name)
+        value_bytes = body.select(pl.sum_horizontal(pl.all().str.len_bytes())).to_series()
+        if not _field_counts_proven(data, value_bytes):
+            _field_count_errors(data, file_name)
+        del data
+        sha = digest.result()
     frame = (
-        pl.read_csv(
-            data,
-            has_header=False,
-            skip_rows=1,
-            schema=dict.fromkeys(positional, pl.String),
-            quote_char='"',
-            empty_string_is_null=False,
-            raise_if_empty=False,
-        )
-        .rename(dict(zip(positional, header.columns, strict=True)))
+        body.rename({f"_c{i}": name for i, name in enumerate(header.columns)})
         .with_row_index("line_number", offset=2)
-        .filter(~pl.all_horizontal(pl.col(CANONICAL_COLUMNS).fill_null("") == ""))  # blank lines
+        .filter(value_bytes > 0)  # blank lines (or only empty fields)
     )
     if frame.height == 0:
         raise NpsCsvError(f"{file_name}: header only, no data rows")
-    sha = hashlib.sha256(raw).hexdigest()
     frame = frame.select(
         *(pl.col(c).fill_null("") for c in CANONICAL_COLUMNS),
         pl.lit(file_name, pl.String).alias("source_file"),

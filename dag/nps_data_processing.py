@@ -28,6 +28,7 @@ __all__ = [
     "company_types",
     "contribution_rate",
     "digest",
+    "digest_with_stats",
     "normalize_company_name",
     "nps_his_digest",
     "nps_his_digest_contract",
@@ -68,10 +69,9 @@ DIGEST_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _trimmed(name: str) -> pl.Expr:
-    """Trimmed text, empty -> null."""
-    value = pl.col(name).str.strip_chars()
-    return pl.when(value == "").then(None).otherwise(value).alias(name)
+def _non_empty(name: str) -> pl.Expr:
+    """An already trimmed text column with empty -> null (one pass, the strip is not repeated)."""
+    return pl.when(pl.col(name).str.len_bytes() > 0).then(pl.col(name)).alias(name)
 
 
 # The typing helpers below read columns that are already trimmed (empty -> null).
@@ -125,7 +125,10 @@ def typed(bronze: pl.LazyFrame) -> pl.LazyFrame:
         .alias(REJECT)
     )
     return (
-        bronze.select("ym", "source_file", "line_number", *map(_trimmed, CANONICAL_COLUMNS))
+        bronze.select(
+            "ym", "source_file", "line_number", pl.col(CANONICAL_COLUMNS).str.strip_chars()
+        )
+        .with_columns(map(_non_empty, CANONICAL_COLUMNS))
         .with_columns(typed_values)
         .with_columns(*invalid_flags, reject_reason)
         .drop(*_TYPED_COLUMNS)
@@ -156,6 +159,20 @@ def digest(typed_rows: pl.LazyFrame) -> pl.LazyFrame:
 
 def cleaning_stats(typed_rows: pl.LazyFrame) -> pl.DataFrame:
     """Per month: rows read, rejected per reason, duplicates, invalid values, wage spread."""
+    return _stats_plan(typed_rows).collect()
+
+
+def digest_with_stats(typed_rows: pl.LazyFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`digest` rows and `cleaning_stats` from ONE pass over the typed rows: (digest, stats).
+
+    Calling both separately types every row twice (each collect re-runs the plan); here the
+    typed rows are materialised once and both results derived from them."""
+    rows = typed_rows.collect().lazy()
+    out, stats = pl.collect_all([digest(rows), _stats_plan(rows)])  # the two run in parallel
+    return out, stats
+
+
+def _stats_plan(typed_rows: pl.LazyFrame) -> pl.LazyFrame:
     accepted = pl.col(REJECT).is_null()
     key_count = pl.struct(list(DIGEST_KEY)).filter(accepted).n_unique()
     wage = avg_monthly_wage(
@@ -181,7 +198,6 @@ def cleaning_stats(typed_rows: pl.LazyFrame) -> pl.DataFrame:
             wage.max().alias("wage_max"),
         )
         .sort("ym")
-        .collect()
     )
 
 
@@ -223,8 +239,7 @@ def nps_his_digest(
     de-duplicated on (ym, company_name, business_reg_num, zip_code, subscriber_count,
     monthly_notice_amount); with normalised name, legal forms, address key and estimated wage."""
     started = time.perf_counter()
-    rows = typed(nps_his_download)
-    stats = cleaning_stats(rows)
+    out, stats = digest_with_stats(typed(nps_his_download))
     months = {f"{m:%Y-%m}" for m in stats["ym"]}
     expected = {key[:7] for key in context.partition_keys}
     if months != expected:
@@ -234,7 +249,7 @@ def nps_his_digest(
         )
     metadata = _metadata(stats)
     metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
-    return dg.Output(digest(rows), metadata=metadata)
+    return dg.Output(out.lazy(), metadata=metadata)
 
 
 nps_his_digest_contract = contract_check(nps_his_digest, NpsHisDigest)

@@ -222,6 +222,7 @@ def ensure_indexes(
 
 @dg.asset(
     group_name="NPS",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["nps_his_postgres_append"],
     kinds={"postgres", "python"},
     tags=POSTGRES_TAGS,
@@ -332,6 +333,7 @@ def nps_region_monthly_stats(
 
 @dg.asset(
     group_name="NPS",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
     tags=TAGS,
@@ -418,6 +420,7 @@ def nps_region_monthly_stats_postgres(
 
 @dg.asset(
     group_name="NPS",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=POSTGRES_TAGS,
     metadata={

@@ -164,6 +164,7 @@ def nps_fact_pension_monthly(
 
 @dg.asset(
     group_name="NPS",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
     tags=TAGS,
@@ -190,6 +191,7 @@ def nps_dim_company(nps_match_audit: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
 
 @dg.asset(
     group_name="NPS",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
     tags=TAGS,
@@ -301,6 +303,7 @@ def nps_fact_pension_monthly_postgres(
 
 @dg.asset(
     group_name="NPS",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=POSTGRES_TAGS,
     metadata={
@@ -323,6 +326,7 @@ def nps_dim_company_postgres(
 
 @dg.asset(
     group_name="NPS",
+    backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"polars", "postgres"},
     tags=POSTGRES_TAGS,
     metadata={

@@ -14,7 +14,11 @@ nps_monthly_partition = dg.MonthlyPartitionsDefinition(start_date="2015-12-01", 
 CD_START_DATE = os.environ.get("CD_START_DATE", "2024-01-02")
 CD_EXCHANGES = ("KOSPI", "KOSDAQ", "KONEX")
 
-cd_daily_partition = dg.DailyPartitionsDefinition(start_date=CD_START_DATE, timezone=SEOUL)
+# end_offset=1: today's partition exists during the day, so the 18:30 schedule can ask for the
+# session that just closed (a plain daily partition only exists once its day has ended).
+cd_daily_partition = dg.DailyPartitionsDefinition(
+    start_date=CD_START_DATE, timezone=SEOUL, end_offset=1
+)
 cd_exchange_partition = dg.StaticPartitionsDefinition(list(CD_EXCHANGES))
 daily_exchange_category_partition = dg.MultiPartitionsDefinition(
     {"date": cd_daily_partition, "exchange": cd_exchange_partition}

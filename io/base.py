@@ -164,8 +164,14 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
         layout = layout_for(asset, partitions_def, metadata.get("partition_by"))
         keys = list(context.asset_partition_keys) if layout is not None else []
-        values = layout.values(keys) if layout is not None else None
         uri = table_uri(self.root_uri, context.asset_key.path)
+        if layout is not None and not keys:
+            # e.g. a multi-partition range given in the wrong dimension order selects nothing.
+            raise ValueError(
+                f"asset {asset}: the run selects no partitions to write to {uri}; check the "
+                "partition range (multi-partition ranges follow each dimension's own order)"
+            )
+        values = layout.values(keys) if layout is not None else None
         return WriteTarget(asset, uri, layout, values, metadata, [str(k) for k in keys])
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,14 +66,32 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """moto's S3-compatible server on a free loopback port, for s3:// lake paths."""
-    from moto.server import ThreadedMotoServer
+    """moto's S3-compatible server as a loopback subprocess, stopped after the session.
 
+    Not moto's threaded server: it runs inside the test process, and deltalake's blocking calls
+    hold the GIL while waiting on it, which deadlocks (delta-io/delta-rs#3942, #4362).
+    """
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    server = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:  # wait for the server to listen (bounded by the deadline; not a retry of work)
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"moto_server did not start on {url}") from None
+            time.sleep(0.1)
+    yield url
+    proc.kill()
+    proc.wait()
 
 
 @pytest.fixture

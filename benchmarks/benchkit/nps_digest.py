@@ -1,9 +1,9 @@
 """NPS monthly digest, raw CSV -> typed, de-duplicated silver rows, four ways.
 
 - `ours`: the project's functions, called directly: `dag.nps_csv.parse_bytes` (decode, header
-  recognition, field-count check, lineage), then `dag.nps_data_processing.typed`,
-  `cleaning_stats` and `digest` (what the `nps_his_download` / `nps_his_digest` assets run,
-  minus the IO manager).
+  recognition, field-count check, lineage), then `dag.nps_data_processing.typed` and
+  `digest_with_stats` (digest rows + cleaning statistics from one typing pass): what the
+  `nps_his_download` / `nps_his_digest` assets run, minus the IO manager.
 - `pandas_digest`: the engine this project replaces, written idiomatically: `read_csv` with
   `dtype=str`, CP949 with `encoding_errors="replace"`, whole-column string methods (pandas 3
   Arrow-backed strings), `to_datetime`/`to_numeric` with coercion, `drop_duplicates`; the same
@@ -68,12 +68,11 @@ def _rate(month: date) -> float:
 def ours(path: Path, month: date) -> pl.DataFrame:
     """The project's parse + silver transform (with its cleaning statistics)."""
     from dag.nps_csv import parse_bytes
-    from dag.nps_data_processing import cleaning_stats, digest, typed
+    from dag.nps_data_processing import digest_with_stats, typed
 
     parsed = parse_bytes(path.read_bytes(), path.name)
     rows = typed(parsed.frame.lazy().with_columns(ym=pl.lit(month, pl.Date)))
-    stats = cleaning_stats(rows)
-    out = digest(rows).collect()
+    out, stats = digest_with_stats(rows)  # what the nps_his_digest asset runs
     assert stats.height == 1
     return out
 

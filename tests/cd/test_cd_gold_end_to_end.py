@@ -31,7 +31,7 @@ from dag import (
 from dag.cd_serving_tables import SERVING, read_serving
 from dag.cd_source import KrxSource
 from dag.resources import build_resources
-from dag_io import DeltaIOManager, PostgresResource, TursoResource
+from dag_io import DeltaIOManager, ParquetIOManager, PostgresResource, TursoResource
 
 # 2024-01-02 (Tue) .. 2024-01-08 (Mon): five trading days and a weekend of empty partitions.
 RANGE = {
@@ -111,6 +111,7 @@ def test_five_trading_days_all_exchanges_to_postgres_and_turso_idempotently(
     postgres, turso = _postgres(postgres_url), TursoResource(url=str(data_dir / "turso.db"))
     resources = {
         "io_manager": delta, "delta_io_manager": delta, "cd_postgres": postgres,
+        "parquet_io_manager": ParquetIOManager(root_uri=str(data_dir / "lake" / "parquet")),
         "turso": turso, "krx_source": KrxSource(sample_scale=0.01),
     }  # fmt: skip
 

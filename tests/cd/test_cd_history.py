@@ -27,7 +27,7 @@ from dag import (
     cd_security_processing,
 )
 from dag.cd_source import KrxSource
-from dag_io import DeltaIOManager
+from dag_io import DeltaIOManager, ParquetIOManager
 
 HISTORY = [
     *dg.load_assets_from_modules([cd_history_prices, cd_history_marketcaps, cd_history_bppedds]),
@@ -37,11 +37,19 @@ HISTORY = [
 ]
 
 
+def read_history(lake: Path, asset: str) -> pl.DataFrame:
+    """The month-end history as written: one hive directory per month under the Parquet lake."""
+    files = sorted((lake / "parquet" / asset).glob("history_month=*/*.parquet"))
+    assert files, f"no Parquet partitions written for {asset}"
+    return pl.read_parquet(files, hive_partitioning=True)
+
+
 def test_month_end_history_equals_the_daily_digest_of_that_day(data_dir: Path) -> None:
     lake = data_dir / "lake"
     delta = DeltaIOManager(root_uri=str(lake))
     resources = {
         "io_manager": delta, "delta_io_manager": delta,
+        "parquet_io_manager": ParquetIOManager(root_uri=str(lake / "parquet")),
         "krx_source": KrxSource(sample_scale=0.01),
     }  # fmt: skip
     history = dg.materialize(
@@ -54,14 +62,14 @@ def test_month_end_history_equals_the_daily_digest_of_that_day(data_dir: Path) -
     )
     assert history.success
     assert all(e.passed for e in history.get_asset_check_evaluations())
-    prices = pl.read_delta(str(lake / "cd_historical_prices"))
+    prices = read_history(lake, "cd_historical_prices")
     month_ends = prices.select("history_month", "date").unique().sort("date")
     assert month_ends.rows() == [
         (dt.date(2024, 1, 1), dt.date(2024, 1, 31)),
         (dt.date(2024, 2, 1), dt.date(2024, 2, 29)),
         (dt.date(2024, 3, 1), dt.date(2024, 3, 29)),  # 30, 31 March 2024: a weekend
     ]
-    bppedds = pl.read_delta(str(lake / "cd_historical_bppedds"))
+    bppedds = read_history(lake, "cd_historical_bppedds")
     assert "KONEX" not in set(bppedds["exchange"]) and bppedds.height > 0
 
     # The daily pipeline for 2024-01-31 gives the same rows (same source, same digest).
