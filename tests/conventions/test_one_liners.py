@@ -70,3 +70,15 @@ def test_asset_check_count(outputs: dict[int, str]) -> None:
 
     assert outputs[4].strip() == f"Asset checks: {len(defs.asset_checks)}"
     assert len(defs.asset_checks) >= len(defs.assets)
+
+
+def test_dagster_definitions_validate(tmp_path: Path) -> None:
+    """`dagster definitions validate` (from the repository root) accepts the code location."""
+    env = {**os.environ, "DAG_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Validation successful for code location dag." in output

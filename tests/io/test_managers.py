@@ -377,3 +377,25 @@ def test_daily_downstream_reads_only_its_partition(local: Any, fmt: str) -> None
     )
     plan = lake.load_input(ctx).explain()
     assert "2024-01-03" in plan and "2024-01-04" not in plan  # only that day's file is scanned
+
+
+@pytest.mark.parametrize("fmt", FMTS)
+def test_range_selecting_no_partitions_fails_and_writes_nothing(local: Any, fmt: str) -> None:
+    """A multi-partition range in the wrong dimension order selects nothing: a clear error."""
+
+    @dg.asset(
+        name="quotes",
+        partitions_def=MULTI,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        metadata={"partition_by": {"date": "d", "exchange": "exchange"}},
+    )
+    def quotes(context: dg.AssetExecutionContext) -> pl.DataFrame:
+        return pl.DataFrame({"v": [1]}).clear()
+
+    with pytest.raises(ValueError, match=r"asset quotes: the run selects no partitions"):
+        dg.materialize(
+            [quotes],
+            resources={"io_manager": local.manager(fmt)},
+            tags=range_tags("2024-01-02|KONEX", "2024-01-03|KOSPI"),
+        )
+    assert not Path(local.uri("quotes")).exists()
