@@ -15,7 +15,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from contracts import key_columns, polars_schema, validate_frame
+from contracts import contract_check, key_columns, polars_schema
 from dag_io.loaders import quote
 
 TARGET_RESOURCES = {"postgres": "cd_postgres", "turso": "turso"}
@@ -122,24 +122,14 @@ def read_serving(connection: object, table: str, where: str = "") -> pl.DataFram
 def serving_contract_check(
     asset: dg.AssetsDefinition, model: type[pa.DataFrameModel]
 ) -> dg.AssetChecksDefinition:
-    """A blocking `<asset>_contract` check: the target's table for the run's partitions, read
-    back and validated with the serving contract (ERROR: these are gold tables)."""
-    asset_name = asset.key.path[-1]
+    """A blocking `<asset>_contract` check (`contracts.contract_check`): the target's table for
+    the run's partitions, read back and validated with the serving contract (ERROR: gold)."""
     target = asset.tags_by_key[asset.key]["target"]
     resource_key = TARGET_RESOURCES[target]
-    table = asset_name.removeprefix("cd_").removesuffix(f"_{target}")
+    table = asset.key.path[-1].removeprefix("cd_").removesuffix(f"_{target}")
     partitions_def = asset.partitions_def
 
-    @dg.asset_check(
-        asset=asset,
-        name=f"{asset_name}_contract",
-        description=f"{model.__name__} contract on {target} table {table!r} (read back).",
-        blocking=True,
-        required_resource_keys={resource_key},
-        metadata={"contract": model.__name__, "severity": "ERROR"},
-        partitions_def=partitions_def,
-    )
-    def _contract(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    def read(context: dg.AssetCheckExecutionContext) -> pl.DataFrame:
         partitions: list[dg.MultiPartitionKey] = []
         if partitions_def is not None:
             keys = partitions_def.get_partition_keys_in_range(context.partition_key_range)
@@ -150,10 +140,6 @@ def serving_contract_check(
             data = _typed(read_serving(connection, table, where), model)
         if exact is not None:
             data = data.join(exact, on=["date", "exchange"], how="semi")
-        passed, metadata = validate_frame(data, model)
-        metadata["table"] = table
-        return dg.AssetCheckResult(
-            passed=passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
-        )
+        return data
 
-    return _contract
+    return contract_check(asset, model, read=read, required_resource_keys={resource_key})

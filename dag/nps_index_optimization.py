@@ -261,21 +261,17 @@ def nps_pension_indexes(
     )
 
 
-@dg.asset_check(
-    asset=nps_pension_indexes,
-    name="nps_pension_indexes_contract",
-    description="NpsPensionIndexes contract on pg_indexes of public.pension (gold, ERROR).",
-    blocking=True,
-    metadata={"contract": "NpsPensionIndexes", "severity": "ERROR"},
+def _read_index_manifest(context: dg.AssetCheckExecutionContext) -> pl.DataFrame:
+    """The index manifest of `public.pension`, read back from PostgreSQL."""
+    return index_manifest(context.resources.nps_postgres)
+
+
+nps_pension_indexes_contract = contract_check(
+    nps_pension_indexes,
+    NpsPensionIndexes,
+    read=_read_index_manifest,
+    required_resource_keys={"nps_postgres"},
 )
-def nps_pension_indexes_contract(
-    nps_postgres: PostgresResource,
-) -> dg.AssetCheckResult:
-    """The index manifest read back from PostgreSQL satisfies NpsPensionIndexes."""
-    passed, metadata = validate_frame(index_manifest(nps_postgres), NpsPensionIndexes)
-    return dg.AssetCheckResult(
-        passed=passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
-    )
 
 
 # --- analysis assets (lake) -------------------------------------------------------------------

@@ -17,7 +17,7 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from contracts import column_schema, key_columns, polars_schema, validate_frame
+from contracts import column_schema, contract_check, key_columns, polars_schema, validate_frame
 from contracts.nps import NpsHisPostgresAppend
 from dag.nps_company_matching import row_key
 from dag.partitions import nps_monthly_partition
@@ -161,36 +161,25 @@ def postgres_contract_check(
     resource_key: str = "nps_postgres",
     require_rows: bool = True,
 ) -> dg.AssetChecksDefinition:
-    """The load asset's blocking `<asset>_contract`: `model` over what PostgreSQL holds now.
+    """The load asset's blocking `<asset>_contract` (`contracts.contract_check`): `model` over
+    what PostgreSQL holds now.
 
     A load asset persists no lake frame, so its contract is checked on the loaded table itself:
     the run's months for a partitioned load, the whole table otherwise (ERROR severity: gold).
-    With `require_rows`, a partitioned run whose months hold no rows fails too.
+    With `require_rows`, a partitioned run whose months hold no rows fails the check with an
+    error naming the asset, table and months.
     """
+    partitioned = asset.partitions_def is not None
     name = asset.key.path[-1]
 
-    @dg.asset_check(
-        asset=asset,
-        name=f"{name}_contract",
-        description=f"{model.__name__} contract on {table} as loaded by {name} (gold, ERROR).",
-        blocking=True,
-        required_resource_keys={resource_key},
-        metadata={"contract": model.__name__, "severity": "ERROR", "table": table},
-        partitions_def=asset.partitions_def,
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        months = run_months(context) if asset.partitions_def is not None else []
+    def read(context: dg.AssetCheckExecutionContext) -> pl.DataFrame:
+        months = run_months(context) if partitioned else []
         data = read_table(getattr(context.resources, resource_key), table, months)
-        passed, metadata = validate_frame(data, model)
-        metadata["months"] = months_label(months)
         if require_rows and months and data.height == 0:
-            passed = False
-            metadata["problem"] = f"{table} holds no rows for {months_label(months)}"
-        return dg.AssetCheckResult(
-            passed=passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
-        )
+            raise dg.Failure(f"{name}_contract: {table} holds no rows for {months_label(months)}")
+        return data
 
-    return _check
+    return contract_check(asset, model, read=read, required_resource_keys={resource_key})
 
 
 def postgres_frame(frame: pl.LazyFrame, model: type[pa.DataFrameModel]) -> pl.LazyFrame:
