@@ -7,15 +7,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdDigestBppedds
-from dag.cd_common import (
-    CD_TAGS_SOURCE,
-    PARTITION_BY,
-    add_year_month,
-    digest_zero_rows,
-    join_security,
-    pad_ticker,
-    run_partitions,
-)
+from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
 from dag.partitions import daily_exchange_category_partition
 
 # PER is ignored: a loss maker shows PER 0 but still has book value.
@@ -41,22 +33,21 @@ def cd_digest_bppedds(
     are all 0 are dropped (counted); KONEX partitions are empty (KRX publishes none)."""
     started = time.perf_counter()
     partitions = run_partitions(context)
-    series = cd_bppedds.with_columns(ticker=pad_ticker(pl.col("ticker")))
-    konex_rows = series.filter(pl.col("exchange") == "KONEX").select(pl.len()).collect().item()
-    kept, stats = digest_zero_rows(
+    konex_rows = cd_bppedds.filter(pl.col("exchange") == "KONEX").select(pl.len()).collect().item()
+    digest, metadata = digest_daily_series(
         "cd_digest_bppedds",
-        series.filter(pl.col("exchange") != "KONEX"),
+        cd_bppedds.filter(pl.col("exchange") != "KONEX"),
         BPPEDD_VALUES,
         [p for p in partitions if p.exchange != "KONEX"],
+        cd_security,
+        CdDigestBppedds,
         partial_zero_fails=False,
     )
-    digest = add_year_month(join_security("cd_digest_bppedds", kept, cd_security))
-    metadata = stats.metadata()
     konex = [p.key for p in partitions if p.exchange == "KONEX"]
     metadata["konex_partitions"] = dg.MetadataValue.json(konex)
     metadata["konex_rows_dropped"] = int(konex_rows)
     metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
-    return dg.Output(digest.select(CdDigestBppedds.to_schema().columns.keys()), metadata=metadata)
+    return dg.Output(digest, metadata=metadata)
 
 
 cd_digest_bppedds_contract = contract_check(cd_digest_bppedds, CdDigestBppedds)

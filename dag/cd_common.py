@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import pandera.polars as pa
 import polars as pl
 
 from dag.partitions import daily_exchange_category_partition
@@ -170,3 +171,24 @@ def add_year_month(series: pl.LazyFrame) -> pl.LazyFrame:
         year=pl.col("date").dt.year().cast(pl.Int32),
         month=pl.col("date").dt.month().cast(pl.Int32),
     )
+
+
+def digest_daily_series(
+    asset: str,
+    series: pl.LazyFrame,
+    values: Sequence[str],
+    partitions: Sequence[CdPartition],
+    cd_security: pl.LazyFrame,
+    model: type[pa.DataFrameModel],
+    *,
+    partial_zero_fails: bool,
+) -> tuple[pl.LazyFrame, dict[str, Any]]:
+    """A bronze daily series of `partitions` -> silver rows in `model`'s columns, and the
+    cleaning statistics: tickers padded, the zero-row rule on `values`, `security_id` joined
+    from cd_security, `year`/`month` added."""
+    padded = series.with_columns(ticker=pad_ticker(pl.col("ticker")))
+    kept, stats = digest_zero_rows(
+        asset, padded, values, partitions, partial_zero_fails=partial_zero_fails
+    )
+    digest = add_year_month(join_security(asset, kept, cd_security))
+    return digest.select(model.to_schema().columns.keys()), stats.metadata()

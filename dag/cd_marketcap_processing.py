@@ -7,15 +7,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdDigestMarketcaps
-from dag.cd_common import (
-    CD_TAGS_SOURCE,
-    PARTITION_BY,
-    add_year_month,
-    digest_zero_rows,
-    join_security,
-    pad_ticker,
-    run_partitions,
-)
+from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
 from dag.partitions import daily_exchange_category_partition
 
 MARKETCAP_VALUES = ("close", "market_cap", "volume", "transaction")
@@ -39,20 +31,17 @@ def cd_digest_marketcaps(
     """Daily market cap, volume, value traded and shares per security; a holiday is an empty
     partition, some zero rows (close, market cap, volume, value all 0) on a trading day fail."""
     started = time.perf_counter()
-    series = cd_marketcaps.with_columns(ticker=pad_ticker(pl.col("ticker")))
-    kept, stats = digest_zero_rows(
+    digest, metadata = digest_daily_series(
         "cd_digest_marketcaps",
-        series,
+        cd_marketcaps,
         MARKETCAP_VALUES,
         run_partitions(context),
+        cd_security,
+        CdDigestMarketcaps,
         partial_zero_fails=True,
     )
-    digest = add_year_month(join_security("cd_digest_marketcaps", kept, cd_security))
-    metadata = stats.metadata()
     metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
-    return dg.Output(
-        digest.select(CdDigestMarketcaps.to_schema().columns.keys()), metadata=metadata
-    )
+    return dg.Output(digest, metadata=metadata)
 
 
 cd_digest_marketcaps_contract = contract_check(cd_digest_marketcaps, CdDigestMarketcaps)

@@ -8,15 +8,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdDigestPrice
-from dag.cd_common import (
-    CD_TAGS_SOURCE,
-    PARTITION_BY,
-    add_year_month,
-    digest_zero_rows,
-    join_security,
-    pad_ticker,
-    run_partitions,
-)
+from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
 from dag.partitions import daily_exchange_category_partition
 
 PRICE_VALUES = ("open", "high", "low", "close", "volume", "transaction", "rate")
@@ -26,12 +18,15 @@ def digest_prices(
     context: dg.AssetExecutionContext, cd_prices: pl.LazyFrame, cd_security: pl.LazyFrame
 ) -> tuple[pl.LazyFrame, dict[str, Any]]:
     """Bronze prices of the run's partitions -> silver rows and cleaning statistics."""
-    series = cd_prices.with_columns(ticker=pad_ticker(pl.col("ticker")))
-    kept, stats = digest_zero_rows(
-        "cd_digest_price", series, PRICE_VALUES, run_partitions(context), partial_zero_fails=True
+    return digest_daily_series(
+        "cd_digest_price",
+        cd_prices,
+        PRICE_VALUES,
+        run_partitions(context),
+        cd_security,
+        CdDigestPrice,
+        partial_zero_fails=True,
     )
-    digest = add_year_month(join_security("cd_digest_price", kept, cd_security))
-    return digest.select(CdDigestPrice.to_schema().columns.keys()), stats.metadata()
 
 
 @dg.asset(

@@ -142,13 +142,14 @@ class DeltaIOManager(ArrowIOManager):
                     else None
                 )
                 write_deltalake(
-                    target.uri,
+                    # the table as opened or created above, so the commit builds on a snapshot
+                    # that already holds the table's creation (concurrent first writers)
+                    table,
                     _reader(frame, schema, target, outside),
                     partition_by=names or None,
                     mode="overwrite",
                     predicate=predicate,
-                    # an unpartitioned table is replaced whole, schema included
-                    schema_mode="overwrite" if changes or target.layout is None else "merge",
+                    schema_mode=_schema_mode(table, schema, target, changes),
                     storage_options=options,
                     commit_properties=commit,
                 )
@@ -156,7 +157,10 @@ class DeltaIOManager(ArrowIOManager):
             if outside:  # the stream was aborted by our partition check: say which row
                 raise outside_error(target, outside[0]) from None
             raise
-        version = self._version_of(target.uri, options, write_id)
+        # The plain write commits through `table`, which then stands at our commit's version;
+        # merge and rewrite commit elsewhere, so their version is looked up by the write id.
+        plain = write_mode != "merge" and not (changes and target.layout is not None)
+        version = table.version() if plain else self._version_of(target.uri, options, write_id)
         self._pins = {k: v for k, v in self._pins.items() if k[1] != target.uri}
         written = DeltaTable(target.uri, version=version, storage_options=options)
         files = _in_partitions(_files(written, target.layout), target)
@@ -172,7 +176,13 @@ class DeltaIOManager(ArrowIOManager):
     def _create(
         self, target: WriteTarget, schema: pl.Schema, options: dict[str, str]
     ) -> DeltaTable:
-        """Create the (empty) table; a concurrent writer creating it first is fine."""
+        """Create the (empty) table; a concurrent writer creating it first is fine.
+
+        No commit retries for the creation: when two first writers race, delta-rs would otherwise
+        re-commit the loser's protocol and metadata as version 1, and every writer holding
+        version 0 would then fail with "Metadata changed since last commit". The loser instead
+        gets a commit error here and writes to the table the winner created.
+        """
         names = target.layout.names if target.layout else None
         try:
             return DeltaTable.create(
@@ -181,6 +191,7 @@ class DeltaIOManager(ArrowIOManager):
                 mode="error",
                 partition_by=names,
                 storage_options=options,
+                commit_properties=CommitProperties(max_commit_retries=0),
             )
         except DeltaError:
             table = _open(target.uri, options)
@@ -387,3 +398,19 @@ def _run_id(context: dg.InputContext) -> str:
 
 def _whole_table(target: WriteTarget) -> WriteTarget:
     return WriteTarget(target.asset, target.uri, None, None, target.metadata, target.keys)
+
+
+def _schema_mode(
+    table: DeltaTable, schema: pl.Schema, target: WriteTarget, changes: dict
+) -> str | None:
+    """How the write treats the table's schema.
+
+    An unpartitioned table is replaced whole, schema included ("overwrite"). A partitioned write
+    asks for "merge" only when it brings new columns: a merge commit carries a metadata action,
+    and concurrent writers of other partitions would then fail with "Metadata changed since last
+    commit" although nothing about the schema changed.
+    """
+    if changes or target.layout is None:
+        return "overwrite"
+    return "merge" if set(schema.names()) - set(table.schema().to_arrow().names) else None
+

@@ -13,8 +13,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+
+if TYPE_CHECKING:
+    from dag_io import PostgresResource
 
 
 def free_port() -> int:
@@ -62,6 +67,33 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     yield db_url
     with psycopg.connect(postgres_server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_resource_from_url(url: str) -> PostgresResource:
+    """A PostgresResource for a libpq URL (TCP host or unix-socket `?host=/dir`)."""
+    from dag_io import PostgresResource
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    return PostgresResource(
+        host=query.get("host", [parts.hostname or ""])[0],
+        port=int(query.get("port", [parts.port or 5432])[0]),
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/"),
+    )
+
+
+@pytest.fixture
+def postgres_resource(postgres_url: str) -> PostgresResource:
+    """PostgresResource on the test's fresh database (the `postgres_url` fixture)."""
+    return postgres_resource_from_url(postgres_url)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_resource(postgres_server_url: str) -> PostgresResource:
+    """PostgresResource on the session server's own database (host, port and login to reuse)."""
+    return postgres_resource_from_url(postgres_server_url)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -66,18 +65,6 @@ LAKE_TABLES = (
 )  # fmt: skip
 
 
-def _postgres(url: str) -> PostgresResource:
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    return PostgresResource(
-        host=query.get("host", [parts.hostname or ""])[0],
-        port=int(query.get("port", [parts.port or 5432])[0]),
-        user=unquote(parts.username or "postgres"),
-        password=unquote(parts.password or ""),
-        database=parts.path.lstrip("/"),
-    )
-
-
 def _run(selection: list, resources: dict, tags: dict[str, str], upstream: list) -> None:
     """One run of `selection` (with its checks); `upstream` assets are read, not run."""
     result = dg.materialize(
@@ -104,11 +91,11 @@ def _db_counts(resource: PostgresResource | TursoResource) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_five_trading_days_all_exchanges_to_postgres_and_turso_idempotently(
-    data_dir: Path, postgres_url: str
+    data_dir: Path, postgres_resource: PostgresResource
 ) -> None:
     lake = data_dir / "lake" / "delta"
     delta = DeltaIOManager(root_uri=str(lake))
-    postgres, turso = _postgres(postgres_url), TursoResource(url=str(data_dir / "turso.db"))
+    postgres, turso = postgres_resource, TursoResource(url=str(data_dir / "turso.db"))
     resources = {
         "io_manager": delta, "delta_io_manager": delta, "cd_postgres": postgres,
         "parquet_io_manager": ParquetIOManager(root_uri=str(data_dir / "lake" / "parquet")),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import dagster as dg
 import polars as pl
@@ -162,9 +161,9 @@ def _counts(connection: object) -> dict[str, int]:
 
 
 def test_every_serving_table_loads_identically_into_postgres_and_turso(
-    postgres_url: str, tmp_path: Path
+    postgres_resource: PostgresResource, tmp_path: Path
 ) -> None:
-    postgres = _postgres(postgres_url)
+    postgres = postgres_resource
     turso = TursoResource(url=str(tmp_path / "turso.db"))
     gold = _gold()
     written_pg = _run_loads("postgres", postgres, gold)
@@ -189,8 +188,10 @@ def test_every_serving_table_loads_identically_into_postgres_and_turso(
     assert names.sort("order")["value"].to_list() == ["KT&G", "케이티앤지", "zpdlxldoswl"]
 
 
-def test_read_back_contract_checks_pass_on_both_targets(postgres_url: str, tmp_path: Path) -> None:
-    postgres = _postgres(postgres_url)
+def test_read_back_contract_checks_pass_on_both_targets(
+    postgres_resource: PostgresResource, tmp_path: Path
+) -> None:
+    postgres = postgres_resource
     turso = TursoResource(url=str(tmp_path / "turso.db"))
     gold = _gold()
     _run_loads("postgres", postgres, gold)
@@ -205,16 +206,3 @@ def test_read_back_contract_checks_pass_on_both_targets(postgres_url: str, tmp_p
             result = check(context)
             assert result.passed, (target, name, result.metadata)
             assert result.metadata["rows_checked"].value > 0
-
-
-def _postgres(url: str) -> PostgresResource:
-    """A PostgresResource for a libpq URL (TCP host or unix-socket `?host=/dir`)."""
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    return PostgresResource(
-        host=query.get("host", [parts.hostname or ""])[0],
-        port=int(query.get("port", [parts.port or 5432])[0]),
-        user=unquote(parts.username or "postgres"),
-        password=unquote(parts.password or ""),
-        database=parts.path.lstrip("/"),
-    )

@@ -6,7 +6,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
 
 import pgserver
 import pytest
@@ -14,23 +13,10 @@ import pytest
 from dag_io import PostgresResource, TursoResource
 
 
-def resource_from_url(url: str) -> PostgresResource:
-    """A PostgresResource for a libpq URL (TCP host or unix-socket `?host=/dir`)."""
-    parsed = urlparse(url)
-    query = parse_qs(parsed.query)
-    return PostgresResource(
-        host=query.get("host", [parsed.hostname or ""])[0],
-        port=int(query.get("port", [parsed.port or 5432])[0]),
-        user=unquote(parsed.username or "postgres"),
-        password=unquote(parsed.password or ""),
-        database=parsed.path.lstrip("/"),
-    )
-
-
 @pytest.fixture
-def pg(postgres_url: str) -> PostgresResource:
+def pg(postgres_resource: PostgresResource) -> PostgresResource:
     """PostgresResource on a fresh database of the session's real PostgreSQL server."""
-    return resource_from_url(postgres_url)
+    return postgres_resource
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ changes nothing: lake row counts, PostgreSQL row counts and keys stay the same.
 
 import warnings
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
 
 import dagster as dg
 import polars as pl
@@ -50,27 +49,16 @@ TABLES = {
 }
 
 
-def resource_from_url(url: str) -> PostgresResource:
-    """A PostgresResource for a libpq URL (TCP host or unix-socket `?host=/dir`)."""
-    parsed = urlparse(url)
-    params = parse_qs(parsed.query)
-    return PostgresResource(
-        host=params.get("host", [parsed.hostname or ""])[0],
-        port=int(params.get("port", [parsed.port or 5432])[0]),
-        user=unquote(parsed.username or "postgres"),
-        password=unquote(parsed.password or ""),
-        database=parsed.path.lstrip("/"),
-    )
-
-
 @pytest.fixture
-def nps_defs(data_dir: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
+def nps_defs(
+    data_dir: Path, postgres_resource: PostgresResource, monkeypatch: pytest.MonkeyPatch
+) -> dg.Definitions:
     """The NPS part of the code location on the embedded defaults, PostgreSQL on the test server."""
     monkeypatch.setenv("NPS_SAMPLE_ROWS", "600")
     from dag.resources import build_resources
 
     resources = build_resources()
-    resources["nps_postgres"] = resource_from_url(postgres_url)
+    resources["nps_postgres"] = postgres_resource
     return dg.Definitions(
         assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(MODULES),
@@ -98,9 +86,9 @@ def run(defs: dg.Definitions, instance: dg.DagsterInstance, **kwargs: object) ->
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_history_job_two_months_then_rerun_changes_nothing(
-    nps_defs: dg.Definitions, data_dir: Path, postgres_url: str
+    nps_defs: dg.Definitions, data_dir: Path, postgres_resource: PostgresResource
 ) -> None:
-    pg = resource_from_url(postgres_url)
+    pg = postgres_resource
     graph = nps_defs.resolve_asset_graph()
     selected = nps_history_job.selection.resolve(graph)
     assert len(selected) == len(graph.get_all_asset_keys())  # the job is the whole NPS group

@@ -2,7 +2,6 @@
 
 import datetime as dt
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
 
 import dagster as dg
 import polars as pl
@@ -35,19 +34,6 @@ from dag.partitions import nps_monthly_partition
 from dag_io import DeltaIOManager, PostgresResource
 
 JAN, FEB = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
-
-
-def resource_from_url(url: str) -> PostgresResource:
-    """A PostgresResource for a libpq URL (TCP host or unix-socket `?host=/dir`)."""
-    parsed = urlparse(url)
-    params = parse_qs(parsed.query)
-    return PostgresResource(
-        host=params.get("host", [parsed.hostname or ""])[0],
-        port=int(params.get("port", [parsed.port or 5432])[0]),
-        user=unquote(parsed.username or "postgres"),
-        password=unquote(parsed.password or ""),
-        database=parsed.path.lstrip("/"),
-    )
 
 
 def digest_rows(month: dt.date, n: int, *, offset: int = 0) -> pl.DataFrame:
@@ -146,8 +132,10 @@ def pension_counts(pg: PostgresResource) -> dict[dt.date, tuple[int, int]]:
 
 
 @pytest.mark.postgres
-def test_replacing_a_month_twice_never_duplicates(tmp_path: Path, postgres_url: str) -> None:
-    pg = resource_from_url(postgres_url)
+def test_replacing_a_month_twice_never_duplicates(
+    tmp_path: Path, postgres_resource: PostgresResource
+) -> None:
+    pg = postgres_resource
     frames = {"2024-01-01": digest_rows(JAN, 40), "2024-02-01": digest_rows(FEB, 25)}
 
     first = materialize_month(tmp_path / "lake", pg, frames, "2024-01-01")
@@ -177,8 +165,10 @@ def test_replacing_a_month_twice_never_duplicates(tmp_path: Path, postgres_url: 
 
 
 @pytest.mark.postgres
-def test_load_refuses_a_frame_that_breaks_the_contract(tmp_path: Path, postgres_url: str) -> None:
-    pg = resource_from_url(postgres_url)
+def test_load_refuses_a_frame_that_breaks_the_contract(
+    tmp_path: Path, postgres_resource: PostgresResource
+) -> None:
+    pg = postgres_resource
     good = digest_rows(JAN, 10)
     assert materialize_month(tmp_path / "lake", pg, {"2024-01-01": good}, "2024-01-01").success
     bad = good.with_columns(subscriber_count=pl.lit(-1, pl.Int64))
@@ -190,8 +180,10 @@ def test_load_refuses_a_frame_that_breaks_the_contract(tmp_path: Path, postgres_
 
 
 @pytest.mark.postgres
-def test_serving_indexes_and_the_trigram_branch(tmp_path: Path, postgres_url: str) -> None:
-    pg = resource_from_url(postgres_url)
+def test_serving_indexes_and_the_trigram_branch(
+    tmp_path: Path, postgres_resource: PostgresResource
+) -> None:
+    pg = postgres_resource
     result = materialize_month(
         tmp_path / "lake", pg, {"2024-01-01": digest_rows(JAN, 8)}, "2024-01-01"
     )

@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 import httpx
 import pytest
+
+from dag_io import PostgresResource
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -45,18 +46,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def postgres_env(server_url: str, databases: dict[str, str]) -> dict[str, str]:
+def postgres_env(server: PostgresResource, databases: dict[str, str]) -> dict[str, str]:
     """`<P>_POSTGRES_*` variables for each project, pointing at the test server's databases."""
-    url = urlparse(server_url)
-    query = parse_qs(url.query)
-    host = query.get("host", [url.hostname or ""])[0]
     env: dict[str, str] = {}
     for project, database in databases.items():
         p = project.upper()
-        env[f"{p}_POSTGRES_HOST"] = host
-        env[f"{p}_POSTGRES_PORT"] = str(url.port or query.get("port", ["5432"])[0])
-        env[f"{p}_POSTGRES_USER"] = unquote(url.username or "postgres")
-        env[f"{p}_POSTGRES_PASSWORD"] = unquote(url.password or "")
+        env[f"{p}_POSTGRES_HOST"] = server.host
+        env[f"{p}_POSTGRES_PORT"] = str(server.port)
+        env[f"{p}_POSTGRES_USER"] = server.user
+        env[f"{p}_POSTGRES_PASSWORD"] = server.password
         env[f"{p}_POSTGRES_DB"] = database
     return env
 
@@ -135,7 +133,9 @@ def make_operating(root: Path, extra_env: dict[str, str]) -> Operating:
 
 @pytest.fixture(scope="session")
 def operating(
-    tmp_path_factory: pytest.TempPathFactory, postgres_server_url: str
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server_url: str,
+    postgres_server_resource: PostgresResource,
 ) -> Iterator[Operating]:
     """A fresh DAGSTER_HOME + DAG_DATA_DIR, PostgreSQL databases `nps`/`cd` on the test server."""
     import psycopg
@@ -147,7 +147,7 @@ def operating(
             conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield make_operating(
-            tmp_path_factory.mktemp("operating"), postgres_env(postgres_server_url, databases)
+            tmp_path_factory.mktemp("operating"), postgres_env(postgres_server_resource, databases)
         )
     finally:
         with psycopg.connect(postgres_server_url, autocommit=True) as conn:
