@@ -314,7 +314,7 @@ def nps_fact_pension_monthly_postgres(
 def nps_dim_company_postgres(
     context: dg.AssetExecutionContext, nps_postgres: PostgresResource, nps_dim_company: pl.LazyFrame
 ) -> dg.MaterializeResult:
-    """`dim_company` in PostgreSQL: the whole table replaced atomically (staging swap)."""
+    """`dim_company` in PostgreSQL: the whole table replaced in one transaction."""
     return load_to_postgres(
         context,
         nps_postgres,
@@ -339,7 +339,7 @@ def nps_company_alias_postgres(
     nps_postgres: PostgresResource,
     nps_company_alias: pl.LazyFrame,
 ) -> dg.MaterializeResult:
-    """`company_alias` in PostgreSQL: the whole table replaced atomically (staging swap)."""
+    """`company_alias` in PostgreSQL: the whole table replaced in one transaction."""
     return load_to_postgres(
         context,
         nps_postgres,

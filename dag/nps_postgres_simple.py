@@ -73,7 +73,7 @@ def load_to_postgres(
     """Validate `frame` with `model`, then load it: replace the run's months, or the whole table.
 
     A partitioned asset replaces exactly its months (`replace_partitions` on `ym`), so a rerun
-    never duplicates; an unpartitioned one replaces the table (staging table swapped in). The
+    never duplicates; an unpartitioned one replaces the table (DELETE + COPY, one transaction). The
     contract also gives the DDL (types, NOT NULL, primary key = `Config.unique`).
     """
     started = time.perf_counter()

@@ -4,14 +4,18 @@ partition columns kept inside the files so types round-trip exactly) or one `dat
 unpartitioned asset. `_schema.parquet` (zero rows) holds the table's merged schema.
 
 A write sinks the LazyFrame (streaming) into a temporary sibling directory `_tmp-<id>/`, checks it,
-then renames each partition's file into place: a local rename and an S3 object copy both replace
-one object atomically, so a reader sees the old or the new partition, never a torn one. A crash
-leaves only the ignored temporary directory behind.
+then renames each partition's file into place. A single partition is sunk as one plain file and
+checked from its footer statistics (min, max and null count of each partition column in every
+row group), so no data is read back; a range is split by `pl.PartitionBy`. A local rename and an
+S3 object copy both replace one object atomically, so a reader sees the old or the new partition,
+never a torn one. A crash leaves only the ignored temporary directory behind.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -54,7 +58,11 @@ class ParquetIOManager(ArrowIOManager):
         tmp = f"{root}/{TMP_PREFIX}{uuid.uuid4().hex}"
         fs.create_dir(tmp, recursive=True)
         try:
-            moves = self._sink(frame, schema, target, fs, tmp, options)
+            single = self._sink_single(frame, target, fs, tmp, options)
+            if single is not None:
+                moves, rows = single
+            else:
+                moves, rows = self._sink(frame, schema, target, fs, tmp, options), None
             self._write_schema(fs, root, tmp, merged, options)
             for src, dst in moves:
                 fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
@@ -62,7 +70,8 @@ class ParquetIOManager(ArrowIOManager):
         finally:
             fs.delete_dir(tmp)
         sizes = [fs.get_file_info(dst).size or 0 for _, dst in moves]
-        rows = sum(pq.read_metadata(dst, filesystem=fs).num_rows for _, dst in moves)
+        if rows is None:
+            rows = sum(pq.read_metadata(dst, filesystem=fs).num_rows for _, dst in moves)
         return WriteResult(rows=rows, files=len(moves), bytes=sum(sizes), schema=merged)
 
     def _merged_schema(
@@ -97,6 +106,44 @@ class ParquetIOManager(ArrowIOManager):
             return schema
         return pl.Schema({**dict(existing), **dict(schema)})
 
+    def _sink_single(
+        self,
+        frame: pl.LazyFrame,
+        target: WriteTarget,
+        fs: pafs.FileSystem,
+        tmp: str,
+        options: dict[str, str],
+    ) -> tuple[list[tuple[str, str]], int] | None:
+        """An unpartitioned table or exactly one partition: one plain sink into `tmp`, checked
+        from the file's footer. Returns the (temporary file, final file) pair and the row count,
+        or None (nothing left in `tmp`) for a range, or when the footer cannot prove that every
+        row belongs to the partition (statistics missing): the caller then splits the rows."""
+        layout, values = target.layout, target.values
+        single = layout is not None and values is not None and values.height == 1
+        if not single and layout is not None and values is not None:
+            return None
+        root = tmp.rsplit("/", 1)[0]
+        staged = f"{tmp}/{DATA_FILE}"
+        frame.sink_parquet(
+            f"{_fs_uri(target.uri, fs, tmp)}/{DATA_FILE}",
+            storage_options=options or None,
+            mkdir=True,
+        )
+        meta = pq.read_metadata(staged, filesystem=fs)
+        if layout is None or values is None:
+            return [(staged, f"{root}/{DATA_FILE}")], meta.num_rows
+        expected = values.row(0, named=True)
+        proven, outside = _footer_outside(meta, expected)
+        if not proven:
+            fs.delete_file(staged)
+            return None
+        if outside is not None:
+            name, value = outside
+            column = [c for c in layout.columns if c.column == name]
+            one = dataclasses.replace(layout, columns=tuple(column))
+            raise outside_error(target, one.describe({name: value}))
+        return [(staged, f"{root}/{layout.hive_path(expected)}/{DATA_FILE}")], meta.num_rows
+
     def _sink(
         self,
         frame: pl.LazyFrame,
@@ -106,15 +153,11 @@ class ParquetIOManager(ArrowIOManager):
         tmp: str,
         options: dict[str, str],
     ) -> list[tuple[str, str]]:
-        """Stream the frame into `tmp`; return (temporary file, final file) pairs."""
+        """Split the partitions' rows into `tmp`; return (temporary file, final file) pairs."""
         tmp_uri = _fs_uri(target.uri, fs, tmp)
         root = tmp.rsplit("/", 1)[0]
-        if target.layout is None or target.values is None:
-            frame.sink_parquet(
-                f"{tmp_uri}/{DATA_FILE}", storage_options=options or None, mkdir=True
-            )
-            return [(f"{tmp}/{DATA_FILE}", f"{root}/{DATA_FILE}")]
         layout = target.layout
+        assert layout is not None and target.values is not None  # else `_sink_single`
         seen: list[pl.DataFrame] = []
 
         def path_for(args: Any) -> str:
@@ -215,7 +258,54 @@ class ParquetIOManager(ArrowIOManager):
         return frame
 
     def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
-        return self._scan(target.uri, target.layout, target.values, target.asset)
+        """The files just written, unfiltered (each holds only its partition's rows, checked
+        at write), so the caller's `head` stops after the first rows."""
+        options = self.options(target.uri)
+        fs, root = filesystem(target.uri, options)
+        if target.layout is None or target.values is None:
+            files = [f"{root}/{DATA_FILE}"]
+        else:
+            layout = target.layout
+            files = [
+                f"{root}/{layout.hive_path(r)}/{DATA_FILE}"
+                for r in target.values.iter_rows(named=True)
+            ]
+        return pl.scan_parquet(
+            [_fs_uri(target.uri, fs, f) for f in files],
+            schema=result.schema,
+            missing_columns="insert",
+            hive_partitioning=False,
+            storage_options=options or None,
+        )
+
+
+def _footer_outside(
+    meta: pq.FileMetaData, expected: Mapping[str, object]
+) -> tuple[bool, tuple[str, object] | None]:
+    """Whether the footer statistics prove where the rows of a one-partition file belong:
+    (True, None) every row holds the `expected` partition values; (True, (column, value)) some
+    row holds another value (or null); (False, None) statistics are missing or not comparable."""
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        if group.num_rows == 0:
+            continue
+        index = {group.column(j).path_in_schema: j for j in range(group.num_columns)}
+        for name, value in expected.items():
+            if name not in index:
+                return False, None
+            stats = group.column(index[name]).statistics
+            if stats is None or not stats.has_null_count:
+                return False, None
+            if stats.null_count > 0:
+                return True, (name, None)
+            if not stats.has_min_max:
+                return False, None
+            for bound in (stats.min, stats.max):
+                if type(bound) is not type(value):
+                    return False, None
+                if bound != value:
+                    return True, (name, bound)
+    return True, None
 
 
 def _read_schema(fs: pafs.FileSystem, root: str) -> pl.Schema | None:

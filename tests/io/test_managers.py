@@ -12,6 +12,8 @@ import pytest
 from deltalake import write_deltalake
 from polars.testing import assert_frame_equal
 
+from dag_io import ParquetIOManager
+
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01")
 STATIC = dg.StaticPartitionsDefinition(["KOSPI", "KOSDAQ", "KONEX"])
 MULTI = dg.MultiPartitionsDefinition({"date": DAILY, "exchange": STATIC})
@@ -180,19 +182,30 @@ def test_empty_partition_reads_empty_and_missing_partition_fails(where: Any, fmt
         )
 
 
+@pytest.mark.parametrize(
+    ("bad", "shown"), [(dt.date(2024, 1, 9), "2024-01-09"), (None, "None")], ids=["other", "null"]
+)
 @pytest.mark.parametrize("fmt", FMTS)
-def test_rows_outside_partition_fail_and_write_nothing(where: Any, fmt: str) -> None:
+def test_rows_outside_partition_fail_and_write_nothing(
+    where: Any, fmt: str, bad: dt.date | None, shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     res = {"io_manager": where.manager(fmt)}
     dg.materialize([daily_asset(1)], resources=res, partition_key="2024-01-02")
     before = where.read(fmt, "prices")
+    if fmt == "parquet":  # one partition: proven from the footer, never split by PartitionBy
+
+        def no_split(*args: Any) -> None:
+            raise AssertionError("the one-partition write took the PartitionBy path")
+
+        monkeypatch.setattr(ParquetIOManager, "_sink", no_split)
 
     @dg.asset(name="prices", partitions_def=DAILY, metadata={"partition_by": "d"})
     def bad_prices() -> pl.DataFrame:
-        return pl.DataFrame(
-            {"d": [dt.date(2024, 1, 2), dt.date(2024, 1, 9)], "n": [1, 2], "v": [7, 7]}
-        )
+        good = pl.DataFrame({"d": [dt.date(2024, 1, 2)] * 5, "n": range(5), "v": [7] * 5})
+        stray = pl.DataFrame({"d": [bad], "n": [9], "v": [7]}, schema=good.schema)
+        return pl.concat([good, stray])
 
-    with pytest.raises(ValueError, match=r"asset prices partition 2024-01-02: .*d=2024-01-09"):
+    with pytest.raises(ValueError, match=rf"asset prices partition 2024-01-02: .*d={shown}\b"):
         dg.materialize([bad_prices], resources=res, partition_key="2024-01-02")
     assert_frame_equal(where.read(fmt, "prices"), before)
     if fmt == "delta":
