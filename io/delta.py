@@ -162,7 +162,9 @@ class DeltaIOManager(ArrowIOManager):
         plain = write_mode != "merge" and not (changes and target.layout is not None)
         version = table.version() if plain else self._version_of(target.uri, options, write_id)
         self._pins = {k: v for k, v in self._pins.items() if k[1] != target.uri}
-        written = DeltaTable(target.uri, version=version, storage_options=options)
+        written = (
+            table if plain else DeltaTable(target.uri, version=version, storage_options=options)
+        )
         files = _in_partitions(_files(written, target.layout), target)
         self._mark_empty(target, files, options)
         return WriteResult(
