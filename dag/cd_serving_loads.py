@@ -42,6 +42,7 @@ from contracts.cd import (
     CdSecurityRankTurso,
     CdSecurityTurso,
 )
+from dag.cd_common import partition_frame, run_partitions
 from dag.cd_serving_tables import (
     SERVING,
     ServingTable,
@@ -77,6 +78,11 @@ def load_serving_table(
 ) -> dg.MaterializeResult:
     """Load `frame` into `table` of `target` (PostgreSQL or Turso) in one transaction."""
     started = time.perf_counter()
+    # Daily series replace exactly the run's (date, exchange) partitions, also one that now has
+    # no rows (a day re-run as a holiday loses its old rows), in the load's one transaction.
+    partitions = (
+        partition_frame(run_partitions(context)) if table.mode == "replace_partitions" else None
+    )
     result = target.load(
         table.name,
         table.conform(frame, contract),
@@ -84,6 +90,7 @@ def load_serving_table(
         partition_columns=table.partition_columns,
         keys=table.keys(contract),
         contract=contract,
+        partitions=partitions,
     )
     return dg.MaterializeResult(
         metadata={

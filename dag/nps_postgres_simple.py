@@ -95,6 +95,8 @@ def load_to_postgres(
                     f"run's months, e.g. ym={outside.item(0, PARTITION_COLUMN)}; nothing was loaded"
                 )
             )
+        # Every month of the run is replaced, also one that now has no rows (e.g. an empty
+        # review queue loses its old rows), in the load's one transaction.
         result = postgres.load(
             table,
             data,
@@ -102,13 +104,8 @@ def load_to_postgres(
             partition_columns=(PARTITION_COLUMN,),
             keys=key_columns(model),
             contract=model,
+            partitions=pl.DataFrame({PARTITION_COLUMN: months}),
         )
-        # replace_partitions deletes the months present in the frame; a month of the run that
-        # now has no rows (e.g. an empty review queue) must lose its old rows too.
-        emptied = sorted(set(months) - set(data.get_column(PARTITION_COLUMN).unique().to_list()))
-        target = TableName.parse(table).sql
-        for month in emptied:
-            postgres.execute(f"DELETE FROM {target} WHERE {PARTITION_COLUMN} = $1", (month,))
     else:
         result = postgres.load(table, data, mode="replace", keys=key_columns(model), contract=model)
     seconds = round(result.seconds, 3)

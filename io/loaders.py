@@ -321,6 +321,24 @@ def upsert_sql(table: TableName, staging: TableName, columns: Sequence[str],
     )
 
 
+def _explicit_partitions(partitions: pl.DataFrame, in_frame: pl.DataFrame,
+                         columns: Sequence[Column], dialect: Dialect,
+                         target: TableName) -> pl.DataFrame:
+    """The given partition values, typed like the table; every frame value must be among them."""
+    names = list(in_frame.columns)
+    wanted = [c for c in columns if c.name in names]
+    explicit = dialect.prepare(
+        partitions.lazy().select(conform(partitions.select(names).schema, wanted, dialect, target))
+    ).unique().collect()
+    outside = in_frame.join(explicit, on=names, how="anti")
+    if outside.height:
+        raise LoadError(
+            f"{target}: the frame has rows outside the partitions being replaced, e.g. "
+            f"{outside.row(0, named=True)}; nothing was loaded"
+        )
+    return explicit
+
+
 def load_frame(
     cursor: Cursor,
     dialect: Dialect,
@@ -331,8 +349,13 @@ def load_frame(
     partition_columns: Sequence[str] = (),
     keys: Sequence[str] = (),
     contract: Any = None,
+    partitions: pl.DataFrame | None = None,
 ) -> LoadResult:
     """Run one load inside the cursor's open transaction (the caller commits on success).
+
+    `partitions` (mode replace_partitions): the partition values to replace, when the run's
+    partitions may hold no rows any more (an emptied day or month loses its old rows); by default
+    the frame's distinct values. A frame row outside them is an error and nothing is loaded.
 
     A database error keeps its type and gains a note naming the table, mode and dialect.
     """
@@ -340,7 +363,7 @@ def load_frame(
     target = TableName.parse(table)
     try:
         return _load(cursor, dialect, target, frame, mode, tuple(partition_columns),
-                     tuple(keys), contract, started)
+                     tuple(keys), contract, started, partitions)
     except Exception as exc:  # annotated and re-raised: the transaction is never committed
         exc.add_note(f"while loading {dialect.name} table {target} (mode={mode}); "
                      "the transaction was rolled back, the table is unchanged")
@@ -349,7 +372,8 @@ def load_frame(
 
 def _load(cursor: Cursor, dialect: Dialect, target: TableName,
           frame: pl.LazyFrame | pl.DataFrame, mode: str, partition_columns: tuple[str, ...],
-          keys: tuple[str, ...], contract: Any, started: float) -> LoadResult:
+          keys: tuple[str, ...], contract: Any, started: float,
+          partitions: pl.DataFrame | None = None) -> LoadResult:
     lazy = frame.lazy()
     schema = lazy.collect_schema()
     _check_arguments(schema, mode, partition_columns, keys)
@@ -374,6 +398,8 @@ def _load(cursor: Cursor, dialect: Dialect, target: TableName,
         ingest(cursor, target, batches.reader())
     elif mode == "replace_partitions":
         values = prepared.select(list(partition_columns)).unique().collect()
+        if partitions is not None:
+            values = _explicit_partitions(partitions, values, columns, dialect, target)
         delete_partitions(cursor, dialect, target, values.to_arrow(
             compat_level=pl.CompatLevel.oldest()))
         ingest(cursor, target, batches.reader())

@@ -195,6 +195,7 @@ class PostgresResource(dg.ConfigurableResource):
         partition_columns: Sequence[str] = (),
         keys: Sequence[str] = (),
         contract: Any = None,
+        partitions: pl.DataFrame | None = None,
     ) -> LoadResult:
         """Load `frame` into `table` in one transaction (see `dag_io.loaders` for the modes).
 
@@ -203,6 +204,6 @@ class PostgresResource(dg.ConfigurableResource):
         with self.get_connection() as conn, conn.cursor() as cur:
             result = load_frame(cur, DIALECT, table, frame, mode=mode,
                                 partition_columns=partition_columns, keys=keys,
-                                contract=contract)
+                                contract=contract, partitions=partitions)
             conn.commit()
         return result

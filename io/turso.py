@@ -240,6 +240,7 @@ class TursoResource(dg.ConfigurableResource):
         partition_columns: Sequence[str] = (),
         keys: Sequence[str] = (),
         contract: Any = None,
+        partitions: pl.DataFrame | None = None,
     ) -> LoadResult:
         """Load `frame` into `table` in one transaction (see `dag_io.loaders` for the modes).
 
@@ -248,7 +249,8 @@ class TursoResource(dg.ConfigurableResource):
         """
         def work(cur: Any) -> LoadResult:
             return load_frame(cur, DIALECT, table, frame, mode=mode,
-                              partition_columns=partition_columns, keys=keys, contract=contract)
+                              partition_columns=partition_columns, keys=keys, contract=contract,
+                              partitions=partitions)
 
         if is_remote(self.url):
             return self._remote(work)

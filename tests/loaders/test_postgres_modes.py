@@ -194,3 +194,37 @@ def test_embedded_default_starts_server_and_creates_database(embedded_dir: Path,
         ("gold_0", "1.10")]
     assert fetch(resources[1], "SELECT tablename FROM pg_tables WHERE tablename LIKE 't%' "
                                "ORDER BY 1") == [("t1",), ("t3",)]
+
+
+@pytest.mark.parametrize("db", ["postgres", "sqlite"])
+def test_replace_partitions_with_explicit_partitions_empties_a_month(
+    db: str, pg, turso_file, fetch
+) -> None:
+    """The run's months are replaced even when one now has no rows (its old rows go)."""
+    target = pg if db == "postgres" else turso_file
+    target.load("register", pl.concat([register(JAN, ["가", "나"]), register(FEB, ["다"])]),
+                mode="replace_partitions", partition_columns=("ym",), contract=Register)
+    result = target.load(
+        "register", register(FEB, ["라", "마"]), mode="replace_partitions",
+        partition_columns=("ym",), contract=Register,
+        partitions=pl.DataFrame({"ym": [JAN, FEB]}),
+    )
+    assert result.rows == 2
+    assert [row[1] for row in contents(fetch, target)] == ["02-0", "02-1"]  # January emptied
+    assert [row[2] for row in contents(fetch, target)] == ["라", "마"]
+
+
+@pytest.mark.parametrize("db", ["postgres", "sqlite"])
+def test_rows_outside_explicit_partitions_are_refused(db: str, pg, turso_file, fetch) -> None:
+    target = pg if db == "postgres" else turso_file
+    first = register(JAN, ["가"])
+    target.load("register", first, mode="replace_partitions", partition_columns=("ym",),
+                contract=Register)
+    with pytest.raises(LoadError, match=r"rows outside the partitions being replaced"):
+        target.load(
+            "register", pl.concat([register(JAN, ["나"]), register(MAR, ["다"])]),
+            mode="replace_partitions", partition_columns=("ym",), contract=Register,
+            partitions=pl.DataFrame({"ym": [JAN]}),
+        )
+    # (SQLite keeps dates as ISO text: compare the other columns.)
+    assert [row[1:] for row in contents(fetch, target)] == [row[1:] for row in as_tuples(first)]
