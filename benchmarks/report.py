@@ -164,7 +164,8 @@ def plot(outcomes: list[gates.Outcome], path: Path, mode: str) -> None:
             ax.text(0.011, y, f"{o.status}: {o.detail[:70]}", va="center", fontsize=7,
                     color="dimgray")
             continue
-        color = {"pass": "tab:green", "FAIL": "tab:red"}.get(o.status, "tab:gray")
+        color = {"pass": "tab:green", "FAIL": "tab:red", "floor": "tab:orange"}.get(
+            o.status, "tab:gray")
         ax.barh(y, o.value, color=color, alpha=0.8, height=0.6)
         right = max([o.value] + [b for b in (o.gate.max, o.gate.min) if b is not None])
         ax.text(right * 1.08, y, f"{o.value:.3g}", va="center", fontsize=7)
@@ -177,7 +178,7 @@ def plot(outcomes: list[gates.Outcome], path: Path, mode: str) -> None:
     ax.set_xlim(0.01, max([10.0] + [o.value * 3 for o in shown if o.value]))
     ax.axvline(1.0, color="gray", linestyle=":", linewidth=1)
     ax.set_xlabel("ratio ours / reference (log scale); black tick = gate threshold; "
-                  "green = pass, red = breach")
+                  "green = pass, red = breach, orange = target beyond the raw floor")
     facts = [o for o in outcomes if o.gate.metric == "fact"]
     fact_text = "; ".join(f"{o.gate.name} = {o.value if o.value is not None else '-'} "
                           f"({o.status})" for o in facts)

@@ -53,6 +53,8 @@ class WriteResult:
     bytes: int
     schema: pl.Schema
     extra: dict[str, Any] = field(default_factory=dict)
+    preview: pl.DataFrame | None = None
+    """The first written rows when the writer saw them go by (else `preview_scan` reads them)."""
 
 
 def asset_name(context: dg.OutputContext | dg.InputContext) -> str:
@@ -181,7 +183,9 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         result = self.write(frame, target)
         seconds = time.perf_counter() - started
         mask = target.metadata.get("mask_columns", ())
-        preview = self.preview_scan(target, result).head(PREVIEW_ROWS).collect()
+        preview = result.preview
+        if preview is None:
+            preview = self.preview_scan(target, result).head(PREVIEW_ROWS).collect()
         meta: dict[str, Any] = {
             "dagster/row_count": result.rows,
             "dagster/column_schema": table_schema(result.schema),

@@ -20,6 +20,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from pydantic import PrivateAttr
 
 from dag_io.base import (
+    PREVIEW_ROWS,
     ArrowIOManager,
     WriteResult,
     WriteTarget,
@@ -45,10 +46,15 @@ class _Outside(ValueError):
 
 
 def _reader(
-    frame: pl.LazyFrame, schema: pl.Schema, target: WriteTarget, outside: list[str]
+    frame: pl.LazyFrame,
+    schema: pl.Schema,
+    target: WriteTarget,
+    outside: list[str],
+    head: list[pl.DataFrame] | None = None,
 ) -> pa.RecordBatchReader:
     """The LazyFrame as a stream of Arrow record batches, checking each batch's partitions
-    (a row outside them is appended to `outside` and aborts the stream, so nothing commits)."""
+    (a row outside them is appended to `outside` and aborts the stream, so nothing commits).
+    `head` receives the first rows streamed: the output preview, without reading them back."""
     arrow = arrow_schema(schema)
 
     def batches() -> Any:
@@ -57,6 +63,8 @@ def _reader(
             if example is not None:
                 outside.append(example)
                 raise _Outside(example)
+            if head is not None and not head and df.height:
+                head.append(df.head(PREVIEW_ROWS))
             yield from df.to_arrow().cast(arrow).to_batches()
 
     return pa.RecordBatchReader.from_batches(arrow, batches())
@@ -130,6 +138,7 @@ class DeltaIOManager(ArrowIOManager):
         )
         extra: dict[str, Any] = {}
         outside: list[str] = []
+        head: list[pl.DataFrame] = []
         try:
             if write_mode == "merge":
                 extra = self._merge(table, frame, schema, target, commit, outside)
@@ -145,7 +154,7 @@ class DeltaIOManager(ArrowIOManager):
                     # the table as opened or created above, so the commit builds on a snapshot
                     # that already holds the table's creation (concurrent first writers)
                     table,
-                    _reader(frame, schema, target, outside),
+                    _reader(frame, schema, target, outside, head),
                     partition_by=names or None,
                     mode="overwrite",
                     predicate=predicate,
@@ -173,6 +182,8 @@ class DeltaIOManager(ArrowIOManager):
             bytes=int(files.get_column("size_bytes").sum() or 0),
             schema=table_polars_schema(written),
             extra={"table_version": version, **extra},
+            # a plain write's table holds exactly the streamed rows in the written partitions
+            preview=head[0] if head else None,
         )
 
     def _create(

@@ -37,7 +37,7 @@ import pyarrow as pa
 Mode = Literal["replace", "replace_partitions", "append", "upsert"]
 MODES: tuple[str, ...] = ("replace", "replace_partitions", "append", "upsert")
 BATCH_ROWS = 131_072
-"""Rows per Arrow batch when a LazyFrame is streamed into the database."""
+"""Rows per chunk collected from the LazyFrame while it is streamed into the database."""
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _MAX_IDENTIFIER_BYTES = 63
@@ -131,6 +131,8 @@ class Dialect(Protocol):
     """What a database must supply for `load_frame`."""
 
     name: str
+    send_batch_bytes: int | None
+    """Arrow bytes per batch handed to the driver (None: the collected chunks as they are)."""
 
     def sql_type(self, dtype: pl.DataType) -> str:
         """SQL spelling of a Polars dtype, exactly as the catalog reports it back."""
@@ -259,16 +261,21 @@ def conform(
 class _CountingBatches:
     """A RecordBatchReader over a LazyFrame, collected `BATCH_ROWS` rows at a time."""
 
-    def __init__(self, frame: pl.LazyFrame, schema: pl.Schema) -> None:
+    def __init__(self, frame: pl.LazyFrame, schema: pl.Schema,
+                 send_batch_bytes: int | None) -> None:
         self.rows = 0
         self._frame = frame
+        self._send_batch_bytes = send_batch_bytes
         self.schema = pl.DataFrame(schema=schema).to_arrow(
             compat_level=pl.CompatLevel.oldest()).schema
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         for chunk in self._frame.collect_batches(chunk_size=BATCH_ROWS):
             table = chunk.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(self.schema)
-            for batch in table.to_batches():
+            rows = None
+            if self._send_batch_bytes:
+                rows = max(1, self._send_batch_bytes * table.num_rows // max(table.nbytes, 1))
+            for batch in table.to_batches(max_chunksize=rows):
                 self.rows += batch.num_rows
                 yield batch
 
@@ -387,7 +394,7 @@ def _load(cursor: Cursor, dialect: Dialect, target: TableName,
         columns = frame_columns(schema, dialect)
     selected = lazy.select(conform(schema, columns, dialect, target))
     prepared = dialect.prepare(selected)
-    batches = _CountingBatches(prepared, prepared.collect_schema())
+    batches = _CountingBatches(prepared, prepared.collect_schema(), dialect.send_batch_bytes)
 
     if existing is None:
         dialect.ensure_schema(cursor, target)

@@ -64,6 +64,10 @@ class PostgresDialect:
     """PostgreSQL spelling of the loader operations (see `dag_io.loaders.Dialect`)."""
 
     name = "postgres"
+    # ADBC encodes a batch, then blocks until the server has taken it all: batches that fit the
+    # socket buffer let the server parse one while the client encodes the next (1,000,000 gold
+    # rows over a unix socket: 1.2 s vs 1.9 s with 131,072-row batches). Slicing is zero-copy.
+    send_batch_bytes = 32 * 1024
 
     def sql_type(self, dtype: pl.DataType) -> str:
         if isinstance(dtype, pl.Decimal):

@@ -65,6 +65,8 @@ class SqliteDialect:
     """SQLite spelling of the loader operations (see `dag_io.loaders.Dialect`)."""
 
     name = "sqlite"
+    # In-process driver: no socket to overlap with, and ADBC SQLite pays per batch.
+    send_batch_bytes = None
 
     def sql_type(self, dtype: pl.DataType) -> str:
         if isinstance(dtype, pl.Decimal):

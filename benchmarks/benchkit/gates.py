@@ -12,6 +12,13 @@ bound on one number derived from those records:
 - `metric = "fact"`: the value of one recorded fact (no denominator).
 
 A gate holds `max` and/or `min`; `quick` / `full` sub-tables override them per benchmark mode.
+
+A peer gate may name the raw driver's case as its `floor` (the least any loader on that path can
+do). When the floor's own ratio to the same denominator misses `max`, the target is out of reach
+of every implementation on this machine, so the gate holds ours to the floor instead (ours / peer
+at most `floor_slack` x floor / peer, default 1.2) and reports status `floor`: not a failure,
+and not a plain pass either; the table shows both ratios. A floor that meets the target leaves
+the target in force.
 A case the suite could not run records why (`skip`): its gates are reported as skipped with that
 reason, never as passed. A gate with one side measured and the other simply missing (that
 benchmark crashed) fails, so a broken case can never make the run green by silence; a gate with
@@ -46,6 +53,8 @@ class Gate:
     min: float | None
     reason: str
     per_row: bool = True
+    floor: str | None = None
+    floor_slack: float = 1.2
 
     def describe(self) -> str:
         what = self.numerator if self.denominator is None else (
@@ -165,6 +174,10 @@ def parse_gates(data: Mapping[str, Any], mode: str) -> list[Gate]:
             raise GateFileError(f"gate {name}: every threshold needs a reason")
         if mode in spec and "reason" not in override:
             raise GateFileError(f"gate {name}: the [{mode}] override needs its own reason")
+        floor = spec.get("floor")
+        if floor is not None and (metric != "time" or upper is None or not isinstance(floor, str)):
+            raise GateFileError(f"gate {name}: floor (a case name) needs a time gate with max")
+        slack = _bound(spec.get("floor_slack", 1.2), name, "floor_slack")
         gates.append(
             Gate(
                 name=name,
@@ -175,6 +188,8 @@ def parse_gates(data: Mapping[str, Any], mode: str) -> list[Gate]:
                 min=lower,
                 reason=str(override.get("reason", reason)).strip(),
                 per_row=bool(spec.get("per_row", True)),
+                floor=floor,
+                floor_slack=slack if slack is not None else 1.2,
             )
         )
     return gates
@@ -251,8 +266,28 @@ def evaluate(gates: Iterable[Gate], results: Results) -> list[Outcome]:
         if math.isnan(value):
             breached.append("is NaN")
         status = "FAIL" if breached else "pass"
-        outcomes.append(Outcome(gate, status, value, "; ".join(breached)))
+        detail = "; ".join(breached)
+        if breached and gate.floor and gate.denominator and not math.isnan(value):
+            status, detail = _floor_bound(results, gate, value, detail)
+        outcomes.append(Outcome(gate, status, value, detail))
     return outcomes
+
+
+def _floor_bound(results: Results, gate: Gate, value: float, breach: str) -> tuple[str, str]:
+    """A target breach judged against the floor (see the module doc): `floor` or `FAIL`."""
+    assert gate.floor is not None and gate.denominator is not None and gate.max is not None
+    floor, why = _quantity(results, gate, gate.floor)
+    bottom, _ = _quantity(results, gate, gate.denominator)
+    if floor is None or bottom is None:
+        return "FAIL", f"{breach}; floor unavailable ({why})"
+    floor_ratio = floor / bottom
+    if floor_ratio <= gate.max:
+        return "FAIL", f"{breach}; the floor {gate.floor} meets it ({floor_ratio:.3g})"
+    limit = floor_ratio * gate.floor_slack
+    if value <= limit:
+        return "floor", (f"target {gate.max:g} missed by the floor itself ({gate.floor}: "
+                         f"{floor_ratio:.3g}); ours <= {gate.floor_slack:g}x floor ({limit:.3g})")
+    return "FAIL", f"{breach}; also > {gate.floor_slack:g}x the floor's {floor_ratio:.3g}"
 
 
 def _fmt(value: float | None) -> str:

@@ -138,9 +138,56 @@ def test_results_round_trip_through_json() -> None:
     assert _by_name(outcomes)["load_vs_peer"].failed
 
 
+FLOOR_TOML = {
+    "gates": {
+        "load_vs_peer": {
+            "metric": "time",
+            "numerator": "pg.ours",
+            "denominator": "pg.executemany",
+            "floor": "pg.adbc",
+            "max": 0.1,
+            "reason": "at least 10x faster per row",
+        }
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("ours_ratio", "floor_ratio", "status", "detail"),
+    [
+        (0.075, 0.2, "pass", ""),  # the target is met: the floor is irrelevant
+        # Both miss 0.1; ours is held to 1.2 x the floor's 0.16 = 0.192 instead.
+        (0.14, 0.16, "floor", "missed by the floor itself (pg.adbc: 0.16)"),
+        (0.14, 0.08, "FAIL", "the floor pg.adbc meets it (0.08)"),  # the target stands
+        (0.25, 0.16, "FAIL", "also > 1.2x the floor's 0.16"),  # regressed past the floor
+    ],
+)
+def test_floor_bound_gate_holds_ours_to_the_raw_driver(
+    ours_ratio: float, floor_ratio: float, status: str, detail: str
+) -> None:
+    # The peer costs 20 us/row (_results); ours and the floor run on 100,000 rows.
+    results = _results(ours_ratio * 2.0)
+    results.timing("pg.adbc", rows=100_000, median=floor_ratio * 2.0, min=0, max=1, rounds=3)
+    outcome = _by_name(gates.evaluate(gates.parse_gates(FLOOR_TOML, "full"), results))
+    assert outcome["load_vs_peer"].status == status
+    assert outcome["load_vs_peer"].value == pytest.approx(ours_ratio)
+    assert detail in outcome["load_vs_peer"].detail
+    assert outcome["load_vs_peer"].failed == (status == "FAIL")
+
+
+def test_floor_bound_gate_fails_when_the_floor_was_not_measured() -> None:
+    outcome = _by_name(gates.evaluate(gates.parse_gates(FLOOR_TOML, "full"), _results(0.28)))
+    assert outcome["load_vs_peer"].failed
+    assert "floor unavailable" in outcome["load_vs_peer"].detail
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
+        (
+            {"metric": "fact", "numerator": "a", "floor": "f", "max": 1, "reason": "r"},
+            "floor",
+        ),
         ({"numerator": "a", "denominator": "b", "max": 1}, "reason"),
         ({"numerator": "a", "denominator": "b", "reason": "r"}, "max and/or min"),
         ({"numerator": "a", "reason": "r", "max": 1}, "needs a denominator"),

@@ -318,6 +318,8 @@ def test_delta_merge_mode_upserts(where: Any) -> None:
     meta = result.asset_materializations_for_node("accounts")[0].metadata
     assert meta["rows_inserted"].value == 1 and meta["rows_updated"].value == 1
     assert meta["dagster/row_count"].value == 3
+    # a merge's preview is read back from the merged table, not taken from the incoming rows
+    assert "| 1 | 10 |" in meta["preview"].value
     table = where.read("delta", "accounts").sort("id")
     assert table.rows() == [(1, 10), (2, 25), (3, 30)]
 

@@ -88,8 +88,10 @@ def test_unproven_footer_falls_back_to_partition_split(make_lake: Any, unproven:
     assert not list(root.glob("_tmp-*"))
 
 
-def test_one_partition_write_reports_rows_and_preview(make_lake: Any) -> None:
-    lake = make_lake("parquet", "static")
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_one_partition_write_reports_rows_and_preview(make_lake: Any, fmt: str) -> None:
+    """Parquet reads the preview from the written file; Delta takes it from the stream."""
+    lake = make_lake(fmt, "static")
     frame = lake.with_partition(pl.DataFrame({"v": range(25)}), "KOSDAQ")
     meta = lake.write(frame, ["KOSDAQ"])
     assert meta["dagster/row_count"] == 25
@@ -97,5 +99,5 @@ def test_one_partition_write_reports_rows_and_preview(make_lake: Any) -> None:
     lines = meta["preview"].splitlines()  # header, rule and the first 10 rows
     assert lines[0] == "| v | exchange |" and len(lines) == 12
     assert lines[-1] == "| 9 | KOSDAQ |"
-    assert isinstance(lake.manager, ParquetIOManager)
+    assert isinstance(lake.manager, ParquetIOManager) == (fmt == "parquet")
     assert_frame_equal(lake.read(["KOSDAQ"]), frame)
