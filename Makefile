@@ -25,9 +25,9 @@ test: install
 bench: install
 	BENCH_MODE=quick $(BIN)/pytest benchmarks --benchmark-only
 
-bench-full: install
-	BENCH_MODE=full $(BIN)/pytest benchmarks --benchmark-only
-	$(BIN)/python benchmarks/report.py --mode full
+bench-full: install  # the report is written even when a gate fails; the exit status is kept
+	BENCH_MODE=full $(BIN)/pytest benchmarks --benchmark-only; status=$$?; \
+	$(BIN)/python benchmarks/report.py --mode full && exit $$status
 
 conventions: install
 	$(BIN)/python -m dag.conventions
