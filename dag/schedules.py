@@ -1,8 +1,13 @@
 """Schedules of the code location (guideline section 7).
 
 `cd_daily_update_schedule`: Monday to Friday 18:30 Asia/Seoul, after the 15:30 close and KRX's
-evening publication; one run per exchange for that same day (the day that has closed; **Fix**: the
-old 02:00 schedule asked for a day that had not traded yet). A holiday run writes empty partitions.
+evening publication, for that same day (the day that has closed; **Fix**: the old 02:00 schedule
+asked for a day that had not traded yet). A holiday run writes empty partitions.
+
+One run covers the day's three exchange partitions (a partition range, as a single-run backfill
+would): the job also rebuilds unpartitioned gold tables (`cd_security`, ranks, search names), and
+three concurrent per-exchange runs would race to overwrite them, the losers failing on the Delta
+commit conflict.
 """
 
 import datetime as dt
@@ -23,7 +28,7 @@ def closed_trading_day(scheduled: dt.datetime) -> dt.date:
     job=cd_daily_update_job,
     cron_schedule="30 18 * * 1-5",
     execution_timezone=SEOUL,
-    description="After the KRX close: one cd_daily_update_job run per exchange for that day",
+    description="After the KRX close: one cd_daily_update_job run for that day, all exchanges",
 )
 def cd_daily_update_schedule(
     context: dg.ScheduleEvaluationContext,
@@ -31,13 +36,19 @@ def cd_daily_update_schedule(
     day = closed_trading_day(context.scheduled_execution_time)
     if day < dt.date.fromisoformat(CD_START_DATE):
         return dg.SkipReason(f"{day} is before CD_START_DATE {CD_START_DATE}")
+    first, last = (
+        dg.MultiPartitionKey({"date": day.isoformat(), "exchange": exchange})
+        for exchange in (CD_EXCHANGES[0], CD_EXCHANGES[-1])
+    )
     return [
         dg.RunRequest(
-            run_key=f"{day.isoformat()}|{exchange}",
-            partition_key=dg.MultiPartitionKey({"date": day.isoformat(), "exchange": exchange}),
-            tags={"cd/trading_day": day.isoformat(), "cd/exchange": exchange},
+            run_key=day.isoformat(),
+            tags={
+                "dagster/asset_partition_range_start": str(first),
+                "dagster/asset_partition_range_end": str(last),
+                "cd/trading_day": day.isoformat(),
+            },
         )
-        for exchange in CD_EXCHANGES
     ]
 
 

@@ -1,6 +1,6 @@
 """CD end to end on real parts: a 5-trading-day range of every exchange, one run per tier, loads
-into PostgreSQL and a Turso file; re-running a partition changes nothing anywhere; the schedule
-asks for the day that closed, one run per exchange."""
+into PostgreSQL and a Turso file; re-running a partition, or the schedule's run of a whole day,
+changes nothing anywhere; the schedule asks for the day that closed, all exchanges in one run."""
 
 from __future__ import annotations
 
@@ -134,19 +134,29 @@ def test_five_trading_days_all_exchanges_to_postgres_and_turso_idempotently(
         result = defs.resolve_job_def(job).execute_in_process(partition_key=RERUN)
         assert result.success
         assert all(e.passed for e in result.get_asset_check_evaluations())
+    # The run the daily schedule launches: one day, all three exchanges (as the daemon runs it).
+    scheduled = defs.resolve_job_def("cd_daily_update_job").execute_in_process(
+        tags=_scheduled_tags(4))
+    assert scheduled.success
+    days = {str(e.partition) for e in scheduled.asset_materializations_for_node("cd_prices")}
+    assert days == {f"2024-01-04|{exchange}" for exchange in ("KOSPI", "KOSDAQ", "KONEX")}
     assert _lake_counts(lake) == lake_counts
     assert _db_counts(postgres) == pg_counts
     assert _db_counts(turso) == turso_counts
 
 
-def test_schedule_requests_the_closed_day_once_per_exchange() -> None:
-    tick = dt.datetime(2024, 1, 5, 18, 30, tzinfo=ZoneInfo("Asia/Seoul"))
-    context = dg.build_schedule_context(scheduled_execution_time=tick)
-    requests = schedules.cd_daily_update_schedule(context)
-    assert [r.partition_key for r in requests] == [
-        "2024-01-05|KOSPI", "2024-01-05|KOSDAQ", "2024-01-05|KONEX"
-    ]  # fmt: skip
-    assert len({r.run_key for r in requests}) == 3
+def _scheduled_tags(day: int) -> dict[str, str]:
+    """The tags of the daily schedule's run request for 2024-01-<day>, 18:30 Seoul."""
+    tick = dt.datetime(2024, 1, day, 18, 30, tzinfo=ZoneInfo("Asia/Seoul"))
+    [request] = schedules.cd_daily_update_schedule(dg.build_schedule_context(
+        scheduled_execution_time=tick))
+    return dict(request.tags)
+
+
+def test_schedule_requests_the_closed_day_for_all_exchanges_in_one_run() -> None:
+    tags = _scheduled_tags(5)
+    assert tags["dagster/asset_partition_range_start"] == "2024-01-05|KOSPI"
+    assert tags["dagster/asset_partition_range_end"] == "2024-01-05|KONEX"
     # A tick before the partitions start is skipped, not an error.
     early = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2023, 12, 29, 18, 30, tzinfo=ZoneInfo("Asia/Seoul"))

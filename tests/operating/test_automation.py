@@ -1,7 +1,7 @@
 """Schedules and sensors of the code location evaluate as the daemon would evaluate them.
 
 `build_schedule_context` / `build_sensor_context` against the loaded repository: CD's daily
-schedule asks for the trading day that has just closed in Seoul, one run per exchange; the
+schedule asks for the trading day that has just closed in Seoul, one run for all exchanges; the
 freshness-check sensors request their checks; every other schedule and sensor evaluates cleanly.
 """
 
@@ -50,18 +50,21 @@ def evaluate_schedule(
         (dt.datetime(2025, 11, 7, 18, 30, tzinfo=SEOUL), "2025-11-07"),
     ],
 )
-def test_cd_daily_schedule_requests_each_exchange_for_the_closed_day(
+def test_cd_daily_schedule_requests_every_exchange_of_the_closed_day_in_one_run(
     tick: dt.datetime, trading_day: str, instance: dg.DagsterInstance
 ) -> None:
     schedule = REPOSITORY.get_schedule_def("cd_daily_update_schedule")
     assert schedule.execution_timezone == "Asia/Seoul"
     assert schedule.job_name == "cd_daily_update_job"
-    requests = evaluate_schedule("cd_daily_update_schedule", tick, instance)
+    [request] = evaluate_schedule("cd_daily_update_schedule", tick, instance)
 
-    keys = [str(request.partition_key) for request in requests]
-    assert keys == [f"{trading_day}|{exchange}" for exchange in CD_EXCHANGES]
-    assert all(daily_exchange_category_partition.has_partition_key(key) for key in keys)
-    assert len({request.run_key for request in requests}) == len(CD_EXCHANGES)
+    assert request.run_key == trading_day and request.partition_key is None
+    first = request.tags["dagster/asset_partition_range_start"]
+    last = request.tags["dagster/asset_partition_range_end"]
+    covered = daily_exchange_category_partition.get_partition_keys_in_range(
+        dg.PartitionKeyRange(first, last)
+    )
+    assert covered == [f"{trading_day}|{exchange}" for exchange in CD_EXCHANGES]
 
 
 def test_cd_daily_schedule_fires_after_the_close_on_weekdays() -> None:
