@@ -177,8 +177,8 @@ def plot(outcomes: list[gates.Outcome], path: Path, mode: str) -> None:
     ax.set_xscale("log")
     ax.set_xlim(0.01, max([10.0] + [o.value * 3 for o in shown if o.value]))
     ax.axvline(1.0, color="gray", linestyle=":", linewidth=1)
-    ax.set_xlabel("ratio ours / reference (log scale); black tick = gate threshold; "
-                  "green = pass, red = breach, orange = target beyond the raw floor")
+    ax.set_xlabel("ratio ours / reference (log scale); black tick = gate threshold; green = pass,"
+                  " red = breach, orange = floor-bound (target beyond the raw driver)", fontsize=8)
     facts = [o for o in outcomes if o.gate.metric == "fact"]
     fact_text = "; ".join(f"{o.gate.name} = {o.value if o.value is not None else '-'} "
                           f"({o.status})" for o in facts)
