@@ -242,9 +242,9 @@ def header_of(text: str, file_name: str) -> str:
 _QUOTED = r'"(?:[^"]|"")*"'
 
 
-def _field_count_errors(data: bytes, file_name: str) -> None:
-    """Every non-blank data line must hold exactly 22 fields (quoted commas excluded)."""
-    lines = pl.read_csv(
+def _data_lines(data: bytes) -> pl.DataFrame:
+    """The physical lines after the header, whole (no separator or quote splits them)."""
+    return pl.read_csv(
         data,
         has_header=False,
         skip_rows=1,
@@ -252,7 +252,12 @@ def _field_count_errors(data: bytes, file_name: str) -> None:
         quote_char=None,
         schema={"line": pl.String},
         empty_string_is_null=False,
-    ).with_row_index("line_number", offset=2)
+    )
+
+
+def _field_count_errors(data: bytes, file_name: str) -> None:
+    """Every non-blank data line must hold exactly 22 fields (quoted commas excluded)."""
+    lines = _data_lines(data).with_row_index("line_number", offset=2)
     bad = lines.filter(
         (pl.col("line").str.strip_chars("\r") != "")
         & (
@@ -277,15 +282,7 @@ def _field_counts_proven(data: bytes, value_bytes: pl.Series) -> bool:
     trailing fields read as ""). When rows and physical lines correspond one to one, a line
     without quotes has 22 fields exactly when its length is the values' length plus 21 commas;
     lines with quotes get the exact quoted-field count, which only they need."""
-    lines = pl.read_csv(
-        data,
-        has_header=False,
-        skip_rows=1,
-        separator="\x1f",
-        quote_char=None,
-        schema={"line": pl.String},
-        empty_string_is_null=False,
-    )
+    lines = _data_lines(data)
     if lines.height != value_bytes.len():  # a quoted line break, or rows Polars merged
         return False
     line = pl.col("line")
