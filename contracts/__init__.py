@@ -66,7 +66,17 @@ Fields are non-nullable unless ``nullable=True``; dtypes are explicit (Python ``
 Keys include the partition column, since a check of a partition range validates the range.
 """
 
-from contracts.checks import contract_check, failure_summary, severity_of, tier_of, validate_frame
+from contracts.checks import (
+    PartitionAuditor,
+    audit_resource_keys,
+    contract_check,
+    failure_summary,
+    refuse_on_failure,
+    refuse_partitions,
+    severity_of,
+    tier_of,
+    validate_frame,
+)
 from contracts.schema import (
     ContractColumn,
     column_schema,
@@ -80,6 +90,8 @@ from contracts.schema import (
 
 __all__ = [
     "ContractColumn",
+    "PartitionAuditor",
+    "audit_resource_keys",
     "column_schema",
     "contract_check",
     "contract_columns",
@@ -89,6 +101,8 @@ __all__ = [
     "mask_columns",
     "pii_columns",
     "polars_schema",
+    "refuse_on_failure",
+    "refuse_partitions",
     "severity_of",
     "tier_of",
     "validate_frame",

@@ -4,12 +4,17 @@ The check reads what the asset's own IO manager persisted for exactly the partit
 run, validates it against the asset's pandera contract with every failure collected, and reports
 failing rows per rule and masked example rows. Bronze failures warn (raw data is kept as
 delivered); silver and gold failures are errors that stop downstream assets in the same run.
+
+Write, audit, publish: an ERROR failure of any blocking check (or a check that crashes) also
+asks the asset's IO manager to *refuse* the partitions the run wrote (`refuse_on_failure`): they
+go back to their previous contents, so no later run or load reads them either. The IO manager
+only has to offer a ``refuse`` method (`PartitionAuditor`); this package imports no IO code.
 """
 
 import inspect
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import dagster as dg
 import pandera.polars as pa
@@ -163,6 +168,83 @@ def validate_frame(
     return False, metadata
 
 
+@runtime_checkable
+class PartitionAuditor(Protocol):
+    """An IO manager that can refuse what a run wrote to an asset's partitions."""
+
+    def refuse(
+        self,
+        asset_key: dg.AssetKey,
+        partitions_def: dg.PartitionsDefinition | None,
+        definition_metadata: Mapping[str, Any],
+        partition_keys: list[str],
+        *,
+        run_id: str,
+        check: str,
+        reason: str,
+    ) -> Mapping[str, Any]: ...
+
+
+def audit_resource_keys(asset: dg.AssetsDefinition) -> set[str]:
+    """What a blocking check of ``asset`` needs to refuse its partitions: the IO manager."""
+    return {asset.get_io_manager_key_for_asset_key(asset.key)}
+
+
+def refuse_partitions(
+    context: dg.AssetCheckExecutionContext, asset: dg.AssetsDefinition, check: str, reason: str
+) -> Mapping[str, Any]:
+    """Refuse the run's writes of ``asset`` through its IO manager; the refusal's metadata.
+
+    An IO manager that cannot refuse (not a `PartitionAuditor`) is reported, not ignored."""
+    key = asset.get_io_manager_key_for_asset_key(asset.key)
+    auditor = getattr(context.resources, key, None)
+    if not isinstance(auditor, PartitionAuditor):
+        return {"refused": False, "refusal": f"IO manager {key!r} cannot refuse partitions"}
+    partition_keys = list(context.partition_keys) if asset.partitions_def is not None else []
+    return auditor.refuse(
+        asset.key,
+        asset.partitions_def,
+        asset.metadata_by_key.get(asset.key, {}),
+        partition_keys,
+        run_id=context.run.run_id,
+        check=check,
+        reason=reason,
+    )
+
+
+def refuse_on_failure(
+    context: dg.AssetCheckExecutionContext,
+    asset: dg.AssetsDefinition,
+    result: dg.AssetCheckResult,
+    check: str,
+) -> dg.AssetCheckResult:
+    """``result``, after refusing the run's partitions when it failed with ERROR severity.
+
+    Blocking checks of IO-managed assets route their result through this (and declare
+    `audit_resource_keys`), so a partition that failed one is never read afterwards."""
+    if result.passed or result.severity != dg.AssetCheckSeverity.ERROR:
+        return result
+    reason = result.description or _reason(result.metadata or {})
+    refusal = refuse_partitions(context, asset, check, reason)
+    context.log.error(f"{check}: refused {asset.key.to_user_string()} ({reason}); {refusal}")
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=result.severity,
+        metadata={**(result.metadata or {}), **refusal},
+        description=result.description,
+    )
+
+
+def _reason(metadata: Mapping[str, Any]) -> str:
+    def plain(key: str) -> Any:
+        value = metadata.get(key)
+        return getattr(value, "value", value)
+
+    if plain("rules_failed") is not None:
+        return f"{plain('failing_rows')} failing rows; rules {plain('rules_failed')}"
+    return "the check failed"
+
+
 def _first_line(text: str | None) -> str:
     lines = (text or "").strip().splitlines()
     return lines[0] if lines else ""
@@ -201,15 +283,18 @@ def contract_check(
     if not isinstance(asset, dg.AssetsDefinition) or len(asset.keys) != 1:
         raise TypeError(f"contract_check needs a single-asset AssetsDefinition, got {asset!r}")
     asset_name = asset.key.path[-1]
+    check_name = f"{asset_name}_contract"
     severity = severity_of(asset)
     mask = mask_columns(model, pii_columns)
     partitioned = asset.partitions_def is not None
+    audited = read is None and severity == dg.AssetCheckSeverity.ERROR
 
     def _result(context: dg.AssetCheckExecutionContext, data: pl.DataFrame) -> dg.AssetCheckResult:
         passed, metadata = validate_frame(data, model, mask)
         if partitioned:
             metadata["partitions"] = _partitions_label(context)
-        return dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
+        result = dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
+        return refuse_on_failure(context, asset, result, check_name) if audited else result
 
     if read is not None:
 
@@ -227,7 +312,13 @@ def contract_check(
     else:
 
         def _contract(context: dg.AssetCheckExecutionContext, **persisted: pl.LazyFrame):
-            return _result(context, persisted[asset_name].collect())
+            try:
+                data = persisted[asset_name].collect()
+            except Exception as error:  # fail closed: data that cannot be checked is refused
+                if audited and not isinstance(error, FileNotFoundError):  # else nothing to refuse
+                    refuse_partitions(context, asset, check_name, f"could not be read: {error}")
+                raise
+            return _result(context, data)
 
         # The input is named after the asset (logs read "Loaded input 'nps_his_digest'"), typed
         # pl.LazyFrame so the asset's IO manager hands over a lazy scan of the run's partition(s).
@@ -249,15 +340,16 @@ def contract_check(
             asset_name: pl.LazyFrame,
             "return": dg.AssetCheckResult,
         }
+    resource_keys = set(required_resource_keys) | (audit_resource_keys(asset) if audited else set())
     return dg.asset_check(
         asset=asset,
-        name=f"{asset_name}_contract",
+        name=check_name,
         description=(
             f"{model.__name__} contract on {asset_name} ({tier_of(asset)}, "
             f"{severity.value} on failure). {_first_line(model.__doc__)}"
         ).strip(),
         blocking=True,
-        required_resource_keys=set(required_resource_keys) or None,
+        required_resource_keys=resource_keys or None,
         metadata={"contract": model.__name__, "severity": severity.value},
         partitions_def=asset.partitions_def,
     )(_contract)

@@ -16,9 +16,16 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from dag_io.audit import (
+    Refusal,
+    clear_refusals,
+    partition_dirs,
+    record_refusals,
+    summary,
+)
 from dag_io.metadata import preview_markdown, table_schema
 from dag_io.partitioning import PartitionLayout, layout_for
-from dag_io.storage import delta_storage_options, table_uri
+from dag_io.storage import delta_storage_options, filesystem, table_uri
 
 PREVIEW_ROWS = 10
 
@@ -33,6 +40,7 @@ class WriteTarget:
     values: pl.DataFrame | None  # one row per partition being written (None: whole table)
     metadata: Mapping[str, Any]
     keys: list[str] = field(default_factory=list)
+    run_id: str | None = None  # the writing run (None outside a run): names kept previous data
 
     def where(self) -> str:
         """`asset <name> partition(s) <...>` for error messages."""
@@ -133,6 +141,13 @@ def outside_error(target: WriteTarget, example: str) -> ValueError:
     )
 
 
+def _output_run_id(context: dg.OutputContext) -> str | None:
+    try:
+        return context.run_id
+    except dg.DagsterInvariantViolationError:  # a context built in a test, outside a run
+        return None
+
+
 class ArrowIOManager(dg.ConfigurableIOManager):
     """Common configuration and Dagster plumbing of the lake IO managers."""
 
@@ -156,17 +171,40 @@ class ArrowIOManager(dg.ConfigurableIOManager):
     def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
         raise NotImplementedError
 
+    def revert(self, target: WriteTarget, run_id: str) -> tuple[str, dict[str, Any]]:
+        """Put the partitions of `target` that run `run_id` wrote back to what they held before
+        that run (new partitions disappear). Returns where the refused data is kept and details
+        for the check's metadata. Calling it again for the same run changes nothing."""
+        raise NotImplementedError
+
     # -- shared ----------------------------------------------------------------------------------
     def options(self, uri: str) -> dict[str, str]:
         return delta_storage_options(uri, self.storage_options)
 
     def target_for_output(self, context: dg.OutputContext) -> WriteTarget:
-        asset = asset_name(context)
-        metadata = dict(context.definition_metadata or {})
         partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
+        return self.target(
+            context.asset_key,
+            partitions_def,
+            context.definition_metadata or {},
+            list(context.asset_partition_keys) if partitions_def is not None else [],
+            _output_run_id(context),
+        )
+
+    def target(
+        self,
+        asset_key: dg.AssetKey,
+        partitions_def: dg.PartitionsDefinition | None,
+        definition_metadata: Mapping[str, Any],
+        partition_keys: list[str],
+        run_id: str | None,
+    ) -> WriteTarget:
+        """The table and partitions an asset's write (or refusal) touches."""
+        asset = asset_key.to_user_string()
+        metadata = dict(definition_metadata)
         layout = layout_for(asset, partitions_def, metadata.get("partition_by"))
-        keys = list(context.asset_partition_keys) if layout is not None else []
-        uri = table_uri(self.root_uri, context.asset_key.path)
+        keys = partition_keys if layout is not None else []
+        uri = table_uri(self.root_uri, asset_key.path)
         if layout is not None and not keys:
             # e.g. a multi-partition range given in the wrong dimension order selects nothing.
             raise ValueError(
@@ -174,13 +212,41 @@ class ArrowIOManager(dg.ConfigurableIOManager):
                 "partition range (multi-partition ranges follow each dimension's own order)"
             )
         values = layout.values(keys) if layout is not None else None
-        return WriteTarget(asset, uri, layout, values, metadata, [str(k) for k in keys])
+        return WriteTarget(asset, uri, layout, values, metadata, [str(k) for k in keys], run_id)
+
+    def refuse(
+        self,
+        asset_key: dg.AssetKey,
+        partitions_def: dg.PartitionsDefinition | None,
+        definition_metadata: Mapping[str, Any],
+        partition_keys: list[str],
+        *,
+        run_id: str,
+        check: str,
+        reason: str,
+    ) -> dict[str, Any]:
+        """Refuse what run `run_id` wrote to these partitions after a blocking check failed:
+        the partitions get their previous contents back, the refused data is kept for
+        inspection, and later reads of a partition left missing say why. Returns the check's
+        metadata (what was refused, where it is kept)."""
+        target = self.target(asset_key, partitions_def, definition_metadata, partition_keys, None)
+        quarantine, details = self.revert(target, run_id)
+        refusal = Refusal(target.asset, run_id, check, reason, quarantine)
+        fs, root = filesystem(target.uri, self.options(target.uri))
+        record_refusals(fs, root, partition_dirs(target.layout, target.values), refusal)
+        return summary(refusal, details)
+
+    def forget_refusals(self, target: WriteTarget) -> None:
+        """A partition written again is no longer refused."""
+        fs, root = filesystem(target.uri, self.options(target.uri))
+        clear_refusals(fs, root, partition_dirs(target.layout, target.values))
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         target = self.target_for_output(context)
         frame = shape_partitions(_normalise_frame(obj, target.asset), target)
         started = time.perf_counter()
         result = self.write(frame, target)
+        self.forget_refusals(target)
         seconds = time.perf_counter() - started
         mask = target.metadata.get("mask_columns", ())
         preview = result.preview

@@ -8,6 +8,7 @@ partitions, at a table version pinned at the first read of the run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from typing import Any
@@ -19,6 +20,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 from pydantic import PrivateAttr
 
+from dag_io.audit import WHOLE_TABLE, explain_missing, refusals
 from dag_io.base import (
     PREVIEW_ROWS,
     ArrowIOManager,
@@ -39,6 +41,9 @@ from dag_io.storage import filesystem
 
 EMPTY_MARKERS = "_dag_io_empty"
 BATCH_ROWS = 250_000
+RUN_ID = "dag_io.run_id"  # commit metadata: the Dagster run that wrote the version
+OPERATION = "dag_io.operation"  # commit metadata: "revert" on a refusal's commit
+HISTORY_DEPTH = 500  # commits searched for a run's writes when refusing them
 
 
 class _Outside(ValueError):
@@ -134,6 +139,7 @@ class DeltaIOManager(ArrowIOManager):
                 "dag_io.write_id": write_id,
                 "dag_io.asset": target.asset,
                 "dag_io.partitions": json.dumps(target.keys[:50]),
+                **({RUN_ID: target.run_id} if target.run_id else {}),
             }
         )
         extra: dict[str, Any] = {}
@@ -347,6 +353,98 @@ class DeltaIOManager(ArrowIOManager):
         ]
         return candidates.filter(pl.Series(keep, dtype=pl.Boolean))
 
+    # -- refusing --------------------------------------------------------------------------------
+    def revert(self, target: WriteTarget, run_id: str) -> tuple[str, dict[str, Any]]:
+        """Undo run `run_id`'s commits to the target's partitions.
+
+        When nobody else committed since the run's first write, the table is restored to the
+        version before it (a metadata-only commit: exact, schema included). Otherwise exactly
+        the run's partitions are overwritten with their rows at that version, so concurrent
+        writers of other partitions keep their commits. The refused rows stay readable at the
+        run's last version (`pl.scan_delta(uri, version=N)`) until a vacuum.
+        """
+        options = self.options(target.uri)
+        table = _open(target.uri, options)
+        history = table.history(HISTORY_DEPTH) if table is not None else []
+        ours = [e for e in history if e.get(RUN_ID) == run_id]
+        writes = sorted(int(e["version"]) for e in ours if e.get(OPERATION) != "revert")
+        if table is None or not writes:
+            raise RuntimeError(
+                f"{target.where()}: run {run_id} wrote no version of {target.uri} (searched the "
+                f"last {HISTORY_DEPTH} commits); there is nothing of this run to refuse"
+            )
+        first, last = writes[0], writes[-1]
+        quarantine = f"{target.uri}@v{last}"
+        details: dict[str, Any] = {"refused_version": last, "restored_from_version": first - 1}
+        if any(e.get(OPERATION) == "revert" for e in ours):  # another check already refused
+            return quarantine, {**details, "already_refused": True}
+        commit = CommitProperties(
+            custom_metadata={
+                RUN_ID: run_id,
+                OPERATION: "revert",
+                "dag_io.asset": target.asset,
+                "dag_io.partitions": json.dumps(target.keys[:50]),
+                "dag_io.refused_versions": f"{first}-{last}",
+            }
+        )
+        foreign = [
+            e for e in history if int(e["version"]) >= first and e.get(RUN_ID) != run_id
+        ]
+        if not foreign:
+            table.restore(first - 1, commit_properties=commit)
+        elif target.layout is not None and target.values is not None:
+            self._restore_partitions(table, target, first - 1, commit, options)
+        else:
+            raise RuntimeError(
+                f"{target.where()}: cannot refuse run {run_id}'s write to {target.uri}: other "
+                f"writers committed versions {[int(e['version']) for e in foreign][:5]} since; "
+                "restore the table by hand (DeltaTable.restore)"
+            )
+        self._pins = {k: v for k, v in self._pins.items() if k[1] != target.uri}
+        restored = DeltaTable(target.uri, storage_options=options)
+        self._unmark_vanished(target, _in_partitions(_files(restored, target.layout), target))
+        return quarantine, {**details, "table_version": restored.version()}
+
+    def _restore_partitions(
+        self,
+        table: DeltaTable,
+        target: WriteTarget,
+        version: int,
+        commit: CommitProperties,
+        options: dict[str, str],
+    ) -> None:
+        """Overwrite the target's partitions with their rows at `version`, in the table's
+        current schema (columns added since are null)."""
+        assert target.layout is not None and target.values is not None
+        schema = table_polars_schema(table)
+        before = pl.scan_delta(DeltaTable(target.uri, version=version, storage_options=options))
+        present = before.collect_schema()
+        rows = before.filter(target.layout.expr(target.values)).select(
+            pl.col(c) if c in present else pl.lit(None, dtype=dtype).alias(c)
+            for c, dtype in schema.items()
+        )
+        write_deltalake(
+            table,
+            _reader(rows, schema, target, []),
+            partition_by=target.layout.names,
+            mode="overwrite",
+            predicate=target.layout.sql_predicate(target.values),
+            storage_options=options,
+            commit_properties=commit,
+        )
+
+    def _unmark_vanished(self, target: WriteTarget, files: pl.DataFrame) -> None:
+        """Drop the empty-partition markers of refused partitions that are now absent, so a
+        read says they are missing (and why) instead of returning an empty frame."""
+        if target.layout is None or target.values is None:
+            return
+        fs, root = filesystem(target.uri, self.options(target.uri))
+        absent = target.values.join(files, on=target.layout.names, how="anti")
+        for row in absent.iter_rows(named=True):
+            fs.delete_dir_contents(
+                f"{root}/{EMPTY_MARKERS}/{target.layout.hive_path(row)}", missing_dir_ok=True
+            )
+
     # -- reading --------------------------------------------------------------------------------
     def _pinned(
         self, context: dg.InputContext, uri: str, asset: str, options: dict[str, str]
@@ -373,7 +471,10 @@ class DeltaIOManager(ArrowIOManager):
         options = self.options(uri)
         table = self._pinned(context, uri, asset, options)
         frame = pl.scan_delta(table)
-        if layout is None or values is None:
+        if layout is None:
+            self._refuse_refused_table(table, uri, asset, options)
+            return frame
+        if values is None:
             return frame
         present = _files(table, layout).select(layout.names).unique()
         missing = values.join(present, on=layout.names, how="anti")
@@ -383,11 +484,26 @@ class DeltaIOManager(ArrowIOManager):
             )
         if missing.height:
             shown = "; ".join(layout.describe(r) for r in missing.head(5).iter_rows(named=True))
+            fs, root = filesystem(uri, options)
             raise FileNotFoundError(
                 f"asset {asset}: {missing.height} requested partition(s) missing from Delta table "
                 f"{uri} at version {table.version()}: {shown}"
+                + explain_missing(fs, root, layout, missing)
             )
         return frame.filter(layout.expr(values))
+
+    def _refuse_refused_table(
+        self, table: DeltaTable, uri: str, asset: str, options: dict[str, str]
+    ) -> None:
+        """An unpartitioned table emptied by a refusal of its first write is missing, not
+        empty (one stat when nothing was ever refused)."""
+        fs, root = filesystem(uri, options)
+        found = refusals(fs, root, [WHOLE_TABLE])
+        if found and not table.file_uris():
+            raise FileNotFoundError(
+                f"asset {asset}: Delta table {uri} holds no accepted data: its last write was "
+                f"{found[WHOLE_TABLE].describe()}"
+            )
 
     def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
         table = DeltaTable(
@@ -410,7 +526,7 @@ def _run_id(context: dg.InputContext) -> str:
 
 
 def _whole_table(target: WriteTarget) -> WriteTarget:
-    return WriteTarget(target.asset, target.uri, None, None, target.metadata, target.keys)
+    return dataclasses.replace(target, layout=None, values=None)
 
 
 def _schema_mode(

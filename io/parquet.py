@@ -14,6 +14,7 @@ never a torn one. A crash leaves only the ignored temporary directory behind.
 from __future__ import annotations
 
 import dataclasses
+import os
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ import polars as pl
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from dag_io.audit import AUDIT_DIR, WHOLE_TABLE, explain_missing, refusals
 from dag_io.base import ArrowIOManager, WriteResult, WriteTarget, outside_error
 from dag_io.delta_schema import changed_types, describe_changes
 from dag_io.partitioning import PartitionLayout
@@ -66,6 +68,8 @@ class ParquetIOManager(ArrowIOManager):
             self._write_schema(fs, root, tmp, merged, options)
             for src, dst in moves:
                 fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
+                if target.run_id:
+                    _keep_previous(fs, root, dst, target.run_id)
                 fs.move(src, dst)
         finally:
             fs.delete_dir(tmp)
@@ -204,6 +208,45 @@ class ParquetIOManager(ArrowIOManager):
         )
         fs.move(staged, f"{root}/{SCHEMA_FILE}")
 
+    # -- refusing --------------------------------------------------------------------------------
+    def revert(self, target: WriteTarget, run_id: str) -> tuple[str, dict[str, Any]]:
+        """Put back the files run `run_id` replaced (kept under `_dag_audit/previous/`) and move
+        its files to `_dag_audit/quarantine/<run id>/`; partitions it created disappear."""
+        fs, root = filesystem(target.uri, self.options(target.uri))
+        if target.layout is None or target.values is None:
+            rels = [DATA_FILE]
+        else:
+            layout, rows = target.layout, target.values.iter_rows(named=True)
+            rels = [f"{layout.hive_path(r)}/{DATA_FILE}" for r in rows]
+        quarantine = f"{root}/{AUDIT_DIR}/quarantine/{run_id}"
+        counts = {"partitions_restored": 0, "partitions_removed": 0, "already_refused": 0}
+        for rel in rels:
+            folder = _previous_dir(root, rel)
+            kept, created = f"{folder}/{run_id}.parquet", f"{folder}/{run_id}.none"
+            current, refused = f"{root}/{rel}", f"{quarantine}/{rel}"
+            infos = fs.get_file_info([kept, created, refused])
+            is_file = [i.type == pafs.FileType.File for i in infos]
+            if is_file[2]:
+                counts["already_refused"] += 1
+                continue
+            if not (is_file[0] or is_file[1]):
+                continue  # not written by this run
+            fs.create_dir(refused.rsplit("/", 1)[0], recursive=True)
+            if is_file[0]:
+                _link_or_copy(fs, current, refused)
+                fs.move(kept, current)  # one atomic replace: readers see old or new, never none
+                counts["partitions_restored"] += 1
+            else:
+                fs.move(current, refused)
+                fs.delete_file(created)
+                counts["partitions_removed"] += 1
+        if not any(counts.values()):
+            raise RuntimeError(
+                f"{target.where()}: run {run_id} wrote none of these partitions of {target.uri}; "
+                "there is nothing of this run to refuse"
+            )
+        return _fs_uri(target.uri, fs, quarantine), counts
+
     # -- reading --------------------------------------------------------------------------------
     def scan(
         self,
@@ -227,6 +270,10 @@ class ParquetIOManager(ArrowIOManager):
             )
         if layout is None:
             files = [f"{root}/{DATA_FILE}"]
+            if fs.get_file_info(files[0]).type != pafs.FileType.File:
+                found = refusals(fs, root, [WHOLE_TABLE])
+                why = f": its last write was {found[WHOLE_TABLE].describe()}" if found else ""
+                raise FileNotFoundError(f"asset {asset}: Parquet table {uri} holds no data{why}")
         elif values is None:
             files = _all_partition_files(fs, root, len(layout.columns))
         else:
@@ -240,9 +287,13 @@ class ParquetIOManager(ArrowIOManager):
                 if info.type != pafs.FileType.File
             ]
             if missing:
+                absent = values.filter(
+                    pl.Series([i.type != pafs.FileType.File for i in infos], dtype=pl.Boolean)
+                )
                 raise FileNotFoundError(
                     f"asset {asset}: {len(missing)} requested partition(s) missing from {uri}: "
                     + "; ".join(missing[:5])
+                    + explain_missing(fs, root, layout, absent)
                 )
         if not files:
             return pl.LazyFrame(schema=schema)
@@ -277,6 +328,34 @@ class ParquetIOManager(ArrowIOManager):
             hive_partitioning=False,
             storage_options=options or None,
         )
+
+
+def _previous_dir(root: str, rel: str) -> str:
+    """Where the file a run replaced is kept: `_dag_audit/previous/<partition dir>/`."""
+    partition = rel.rsplit("/", 1)[0] if "/" in rel else WHOLE_TABLE
+    return f"{root}/{AUDIT_DIR}/previous/{partition}"
+
+
+def _keep_previous(fs: pafs.FileSystem, root: str, dst: str, run_id: str) -> None:
+    """Before `dst` is replaced, keep what it holds (or that it did not exist) for run
+    `run_id`, so a refused write can be undone. One generation is kept per partition."""
+    folder = _previous_dir(root, dst[len(root) + 1 :])
+    for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)):
+        fs.delete_file(info.path)
+    fs.create_dir(folder, recursive=True)
+    if fs.get_file_info(dst).type == pafs.FileType.File:
+        _link_or_copy(fs, dst, f"{folder}/{run_id}.parquet")
+    else:
+        fs.open_output_stream(f"{folder}/{run_id}.none").close()
+
+
+def _link_or_copy(fs: pafs.FileSystem, src: str, dst: str) -> None:
+    """A second name for `src`: a hard link on local disk (no bytes copied), a server-side
+    copy on an object store."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        os.link(src, dst)
+    else:
+        fs.copy_file(src, dst)
 
 
 def _footer_outside(
