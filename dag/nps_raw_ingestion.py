@@ -15,8 +15,9 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
-from contracts import column_schema, contract_check
+from contracts import audit_resource_keys, column_schema, contract_check, refuse_on_failure
 from contracts.nps import HEADER_VARIANTS, NpsHisDownload
 from dag.nps_csv import CANONICAL_COLUMNS, LINEAGE_COLUMNS, NpsCsvError, file_month, parse_bytes
 from dag.nps_source import NpsSource, NpsSourceError, RawFile
@@ -25,7 +26,29 @@ from dag.partitions import nps_monthly_partition
 # Integrity thresholds. A real month is ~110 MB; the sample's default 2,000 rows are ~400 KB.
 # NPS_MIN_FILE_BYTES lowers the floor for tiny test samples (documented in .env.example).
 MIN_FILE_BYTES = 100 * 1024
-ROW_RATIO_RANGE = (0.5, 2.0)  # rows this month / rows previous month
+
+
+class NpsDownloadConfig(dg.Config):
+    """Run config of `nps_his_download`: how much a month may shrink before it is refused."""
+
+    max_drop_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="refuse a month with this share fewer rows or file bytes than the month "
+        "before (the completeness check)",
+    )
+    accept_row_drop: bool = Field(
+        default=False, description="accept a larger drop in this run (needs a reason)"
+    )
+    reason: str = Field(default="", description="why the drop is genuine (kept in metadata)")
+
+    def policy(self) -> dict[str, Any]:
+        return {
+            "max_drop_share": self.max_drop_share,
+            "accept_row_drop": self.accept_row_drop,
+            "reason": self.reason,
+        }
 
 
 class NpsIngestionError(RuntimeError):
@@ -63,10 +86,14 @@ def save_snapshot(raw: RawFile, month: date, sha256: str) -> Path:
     metadata={"partition_by": "ym", "dagster/column_schema": column_schema(NpsHisDownload)},
 )
 def nps_his_download(
-    context: dg.AssetExecutionContext, nps_source: NpsSource
+    context: dg.AssetExecutionContext, nps_source: NpsSource, config: NpsDownloadConfig
 ) -> dg.Output[pl.LazyFrame]:
     """The month's enrolled-workplace file as delivered: one row per data line, all values as
     strings under canonical names, with lineage columns; `ym` is the data month (자료생성년월)."""
+    if config.accept_row_drop and not config.reason.strip():
+        raise NpsIngestionError(
+            "nps_his_download: config accept_row_drop=true needs a reason (recorded in metadata)"
+        )
     started = time.perf_counter()
     frames: list[pl.DataFrame] = []
     per_month: dict[str, dict[str, Any]] = {}
@@ -110,6 +137,7 @@ def nps_his_download(
         "file_bytes": sum(m["file_bytes"] for m in months),
         "rows_by_month": dg.MetadataValue.json({k: v["rows_read"] for k, v in per_month.items()}),
         "per_month": dg.MetadataValue.json(per_month),
+        "completeness_policy": dg.MetadataValue.json(config.policy()),
         "execution_time_sec": round(time.perf_counter() - started, 3),
     }
     return dg.Output(frame.lazy(), metadata=metadata)
@@ -119,6 +147,12 @@ nps_his_download_contract = contract_check(nps_his_download, NpsHisDownload)
 
 
 # --- file-integrity checks ---------------------------------------------------------------------
+# Every check here is blocking with ERROR severity (except growth, a warning): a failure refuses
+# the run's months (`refuse_on_failure`), so the previous delivery stays the one everything reads.
+BRONZE = nps_his_download  # the check functions' own parameter shadows the asset's name
+AUDIT_KEYS = audit_resource_keys(BRONZE)
+
+
 def _files(persisted: pl.LazyFrame) -> pl.DataFrame:
     """One row per (month, delivered file) of the persisted partitions, with its row count."""
     return (
@@ -142,6 +176,7 @@ def _min_file_bytes() -> int:
     description="Each delivered monthly file is at least 100 KiB (NPS_MIN_FILE_BYTES overrides).",
     blocking=True,
     partitions_def=nps_monthly_partition,
+    required_resource_keys=AUDIT_KEYS,
 )
 def nps_his_download_file_size(
     context: dg.AssetCheckExecutionContext, nps_his_download: pl.LazyFrame
@@ -149,7 +184,7 @@ def nps_his_download_file_size(
     files = _files(nps_his_download)
     floor = _min_file_bytes()
     small = files.filter(pl.col("source_bytes") < floor)
-    return dg.AssetCheckResult(
+    result = dg.AssetCheckResult(
         passed=small.height == 0 and files.height > 0,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -159,7 +194,9 @@ def nps_his_download_file_size(
             ),
             "files_too_small": dg.MetadataValue.json(small["source_file"].to_list()),
         },
+        description=f"files below {floor} bytes: {small['source_file'].to_list()}",
     )
+    return refuse_on_failure(context, BRONZE, result, "nps_his_download_file_size")
 
 
 @dg.asset_check(
@@ -168,6 +205,7 @@ def nps_his_download_file_size(
     "columns (plus lineage) are present.",
     blocking=True,
     partitions_def=nps_monthly_partition,
+    required_resource_keys=AUDIT_KEYS,
 )
 def nps_his_download_header(
     context: dg.AssetCheckExecutionContext, nps_his_download: pl.LazyFrame
@@ -177,7 +215,7 @@ def nps_his_download_header(
     data_columns = [c for c in columns if c not in (*LINEAGE_COLUMNS, "ym")]
     variants = nps_his_download.select(pl.col("header_variant").unique()).collect()
     unknown = [v for v in variants["header_variant"].to_list() if v not in HEADER_VARIANTS]
-    return dg.AssetCheckResult(
+    result = dg.AssetCheckResult(
         passed=not missing and not unknown and len(data_columns) == len(CANONICAL_COLUMNS),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -187,54 +225,132 @@ def nps_his_download_header(
             "header_variants": dg.MetadataValue.json(sorted(variants["header_variant"])),
             "unknown_variants": dg.MetadataValue.json(unknown),
         },
+        description=f"missing columns {missing}, unknown header variants {unknown}",
     )
+    return refuse_on_failure(context, BRONZE, result, "nps_his_download_header")
 
 
-def _previous_rows(context: dg.AssetCheckExecutionContext, month: date) -> int | None:
-    """Rows of the month before `month` from its latest nps_his_download materialization."""
-    previous = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+def previous_month(month: date) -> date:
+    return date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+
+
+def _accepted_months(context: dg.AssetCheckExecutionContext, months: list[date]) -> pl.DataFrame:
+    """Rows and file bytes of the accepted (lake) data of `months` that exist in the lake."""
+    (key,) = AUDIT_KEYS
+    lake = getattr(context.resources, key)
+    found = []
+    for month in months:
+        try:
+            frame = lake.read(
+                nps_his_download.key,
+                nps_monthly_partition,
+                nps_his_download.metadata_by_key[nps_his_download.key],
+                [month.isoformat()],
+            )
+        except FileNotFoundError:  # no accepted delivery of that month: nothing to compare
+            continue
+        found.append(frame.select(pl.lit(month).alias("ym"), *_COUNTS).collect())
+    return pl.concat(found) if found else pl.DataFrame(schema=_COUNTS_SCHEMA)
+
+
+_COUNTS = (pl.len().cast(pl.Int64).alias("rows"), pl.col("source_bytes").max().alias("bytes"))
+_COUNTS_SCHEMA = {"ym": pl.Date, "rows": pl.Int64, "bytes": pl.Int64}
+
+
+def _this_runs_policy(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
+    """The completeness policy `nps_his_download` recorded in this run (its config)."""
+    keys = list(context.partition_keys)
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=nps_his_download.key, asset_partitions=[previous.isoformat()]
-        ),
+        dg.AssetRecordsFilter(asset_key=nps_his_download.key, asset_partitions=keys[-1:]),
         limit=1,
     ).records
-    if not records or records[0].asset_materialization is None:
-        return None
-    value = records[0].asset_materialization.metadata.get("rows_by_month")
-    rows = (value.value if value is not None else {}).get(f"{previous:%Y-%m}")
-    return int(rows) if rows is not None else None
+    if records and records[0].run_id == context.run.run_id:
+        materialization = records[0].asset_materialization
+        value = materialization.metadata.get("completeness_policy") if materialization else None
+        if value is not None:
+            return dict(value.value)
+    return NpsDownloadConfig().policy()
 
 
 @dg.asset_check(
     asset=nps_his_download,
-    description="Each month's row count is within 0.5x-2x of the previous month's (warns).",
-    blocking=False,
+    description="No data is lost between deliveries: a month whose row count or file size drops "
+    "more than max_drop_share (default 5%) below the previous accepted month is refused, unless "
+    "the run accepts the drop with a reason (nps_his_download config accept_row_drop). A month "
+    "more than twice the previous one warns.",
+    blocking=True,
     partitions_def=nps_monthly_partition,
+    required_resource_keys=AUDIT_KEYS,
 )
-def nps_his_download_row_count(
+def nps_his_download_completeness(
     context: dg.AssetCheckExecutionContext, nps_his_download: pl.LazyFrame
 ) -> dg.AssetCheckResult:
-    files = _files(nps_his_download)
-    rows = {r["ym"]: int(r["rows"]) for r in files.to_dicts()}
-    low, high = ROW_RATIO_RANGE
-    comparisons: dict[str, dict[str, Any]] = {}
-    for month, count in sorted(rows.items()):
-        previous = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
-        before = rows.get(previous, _previous_rows(context, month))
-        ratio = None if not before else round(count / before, 4)
-        comparisons[f"{month:%Y-%m}"] = {"rows": count, "previous_rows": before, "ratio": ratio}
-    implausible = [
-        m
-        for m, c in comparisons.items()
-        if c["ratio"] is not None and not low <= c["ratio"] <= high
-    ]
-    return dg.AssetCheckResult(
-        passed=not implausible,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "ratio_range": f"{low}-{high}",
-            "comparisons": dg.MetadataValue.json(comparisons),
-            "implausible_months": dg.MetadataValue.json(implausible),
-        },
+    policy = _this_runs_policy(context)
+    share = float(policy["max_drop_share"])
+    delivered = (
+        _files(nps_his_download)
+        .group_by("ym")
+        .agg(pl.col("rows").sum().cast(pl.Int64), pl.col("source_bytes").sum().alias("bytes"))
+        .sort("ym")
     )
+    months = delivered.get_column("ym").to_list()
+    wanted = [previous_month(m) for m in months if previous_month(m) not in months]
+    known = pl.concat([delivered, _accepted_months(context, wanted)], how="vertical_relaxed")
+    compared = delivered.with_columns(
+        pl.col("ym").dt.offset_by("-1mo").alias("previous_ym")
+    ).join(
+        known.rename({"ym": "previous_ym", "rows": "previous_rows", "bytes": "previous_bytes"}),
+        on="previous_ym",
+        how="left",
+    )
+    compared = compared.with_columns(
+        (1 - pl.col("rows") / pl.col("previous_rows")).alias("row_drop"),
+        (1 - pl.col("bytes") / pl.col("previous_bytes")).alias("byte_drop"),
+    ).with_columns(
+        ((pl.col("row_drop") > share) | (pl.col("byte_drop") > share)).fill_null(False)
+        .alias("drop"),
+        (pl.col("rows") > 2 * pl.col("previous_rows")).fill_null(False).alias("growth"),
+    )
+    comparisons = {
+        f"{r['ym']:%Y-%m}": {
+            "rows": r["rows"],
+            "previous_rows": r["previous_rows"],
+            "bytes": r["bytes"],
+            "previous_bytes": r["previous_bytes"],
+            "row_drop": None if r["row_drop"] is None else round(r["row_drop"], 4),
+            "byte_drop": None if r["byte_drop"] is None else round(r["byte_drop"], 4),
+        }
+        for r in compared.iter_rows(named=True)
+    }
+    drops = compared.filter("drop")
+    lost = [
+        f"{r['ym']:%Y-%m}: {r['rows']} rows / {r['bytes']} bytes against "
+        f"{r['previous_rows']} rows / {r['previous_bytes']} bytes in {r['previous_ym']:%Y-%m}"
+        for r in drops.iter_rows(named=True)
+    ]
+    accepted = bool(policy["accept_row_drop"])
+    metadata: dict[str, Any] = {
+        "max_drop_share": share,
+        "comparisons": dg.MetadataValue.json(comparisons),
+        "months_with_drop": dg.MetadataValue.json([m.split(":")[0] for m in lost]),
+        "months_more_than_doubled": dg.MetadataValue.json(
+            [f"{m:%Y-%m}" for m in compared.filter("growth").get_column("ym")]
+        ),
+    }
+    if lost and accepted:
+        metadata["accepted_drop_reason"] = policy["reason"]
+    blocked = bool(lost) and not accepted
+    result = dg.AssetCheckResult(
+        passed=not blocked and compared.filter("growth").height == 0,
+        severity=dg.AssetCheckSeverity.ERROR if blocked else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=(
+            f"more than {share:.0%} fewer rows or bytes than the previous month, refused: "
+            + "; ".join(lost)
+            + " (a genuine drop is accepted with nps_his_download config accept_row_drop: true "
+            "and a reason)"
+        )
+        if blocked
+        else None,
+    )
+    return refuse_on_failure(context, BRONZE, result, "nps_his_download_completeness")

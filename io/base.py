@@ -160,12 +160,14 @@ class ArrowIOManager(dg.ConfigurableIOManager):
 
     def scan(
         self,
-        context: dg.InputContext,
+        context: dg.InputContext | None,
         uri: str,
         layout: PartitionLayout | None,
         values: pl.DataFrame | None,
         asset: str,
     ) -> pl.LazyFrame:
+        """A lazy scan of the table, restricted to `values` (None: all partitions); a missing
+        requested partition is an error. `context` is None for a read outside an input."""
         raise NotImplementedError
 
     def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
@@ -235,6 +237,21 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         fs, root = filesystem(target.uri, self.options(target.uri))
         record_refusals(fs, root, partition_dirs(target.layout, target.values), refusal)
         return summary(refusal, details)
+
+    def read(
+        self,
+        asset_key: dg.AssetKey,
+        partitions_def: dg.PartitionsDefinition | None,
+        definition_metadata: Mapping[str, Any],
+        partition_keys: list[str] | None = None,
+    ) -> pl.LazyFrame:
+        """The accepted rows of an asset's partitions (all of them when None), outside any
+        input: for checks that compare a partition with another one, and for listings."""
+        asset = asset_key.to_user_string()
+        layout = layout_for(asset, partitions_def, definition_metadata.get("partition_by"))
+        values = layout.values(partition_keys) if layout is not None and partition_keys else None
+        uri = table_uri(self.root_uri, asset_key.path)
+        return self.scan(None, uri, layout, values, asset)
 
     def forget_refusals(self, target: WriteTarget) -> None:
         """A partition written again is no longer refused."""

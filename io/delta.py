@@ -447,7 +447,7 @@ class DeltaIOManager(ArrowIOManager):
 
     # -- reading --------------------------------------------------------------------------------
     def _pinned(
-        self, context: dg.InputContext, uri: str, asset: str, options: dict[str, str]
+        self, context: dg.InputContext | None, uri: str, asset: str, options: dict[str, str]
     ) -> DeltaTable:
         key = (_run_id(context), uri)
         version = self._pins.get(key)
@@ -462,7 +462,7 @@ class DeltaIOManager(ArrowIOManager):
 
     def scan(
         self,
-        context: dg.InputContext,
+        context: dg.InputContext | None,
         uri: str,
         layout: PartitionLayout | None,
         values: pl.DataFrame | None,
@@ -517,8 +517,10 @@ class DeltaIOManager(ArrowIOManager):
         return frame.filter(target.layout.expr(target.values))
 
 
-def _run_id(context: dg.InputContext) -> str:
-    """The run reading (a context built outside a run pins nothing: a fresh id per load)."""
+def _run_id(context: dg.InputContext | None) -> str:
+    """The run reading (a read outside a run pins nothing: a fresh id per load)."""
+    if context is None:
+        return uuid.uuid4().hex
     try:
         return context.step_context.run_id
     except dg.DagsterInvariantViolationError:

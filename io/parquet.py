@@ -250,7 +250,7 @@ class ParquetIOManager(ArrowIOManager):
     # -- reading --------------------------------------------------------------------------------
     def scan(
         self,
-        context: dg.InputContext,
+        context: dg.InputContext | None,
         uri: str,
         layout: PartitionLayout | None,
         values: pl.DataFrame | None,

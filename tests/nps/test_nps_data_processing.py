@@ -229,7 +229,7 @@ ASSETS = [
     bronze.nps_his_download_contract,
     bronze.nps_his_download_file_size,
     bronze.nps_his_download_header,
-    bronze.nps_his_download_row_count,
+    bronze.nps_his_download_completeness,
     silver.nps_his_digest_contract,
 ]
 
@@ -259,7 +259,7 @@ def test_two_months_end_to_end_and_rerun_is_idempotent(data_dir: Path) -> None:
                 "nps_his_download_contract",
                 "nps_his_download_file_size",
                 "nps_his_download_header",
-                "nps_his_download_row_count",
+                "nps_his_download_completeness",
                 "nps_his_digest_contract",
             ],
             True,
@@ -335,7 +335,7 @@ def test_bad_file_fails_bronze_naming_partition_and_file(data_dir: Path, tmp_pat
     assert not (data_dir / "lake" / "nps_his_download").exists()
 
 
-def test_row_count_check_compares_with_the_previous_month(
+def test_completeness_refuses_a_month_that_shrank(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NPS_MIN_FILE_BYTES", "1000")  # documented override for tiny samples
@@ -345,17 +345,38 @@ def test_row_count_check_compares_with_the_previous_month(
             lake, NpsSource(sample_rows=800), partition_key="2024-01-01", instance=instance
         )
         second = _run(
-            lake, NpsSource(sample_rows=300), partition_key="2024-02-01", instance=instance
+            lake,
+            NpsSource(sample_rows=300),
+            partition_key="2024-02-01",
+            instance=instance,
+            raise_on_error=False,
         )
-    assert first.success and second.success
+        accepted = _run(
+            lake,
+            NpsSource(sample_rows=300),
+            partition_key="2024-02-01",
+            instance=instance,
+            run_config={
+                "ops": {
+                    "nps_his_download": {
+                        "config": {"accept_row_drop": True, "reason": "closed workplaces purged"}
+                    }
+                }
+            },
+        )
+    assert first.success and not second.success
     checks = {e.check_name: e for e in second.get_asset_check_evaluations()}
-    row_count = checks["nps_his_download_row_count"]
-    assert row_count.passed is False  # 300 / 800 is outside 0.5x-2x: a warning, not a stop
-    assert row_count.severity == dg.AssetCheckSeverity.WARN
-    assert row_count.metadata["comparisons"].value == {
-        "2024-02": {"rows": 300, "previous_rows": 800, "ratio": 0.375}
-    }
-    assert checks["nps_his_download_file_size"].passed is True
+    completeness = checks["nps_his_download_completeness"]
+    assert completeness.passed is False
+    assert completeness.severity == dg.AssetCheckSeverity.ERROR
+    compared = completeness.metadata["comparisons"].value["2024-02"]
+    assert (compared["rows"], compared["previous_rows"]) == (300, 800)
+    assert "2024-02: 300 rows" in (completeness.description or "")
+    assert completeness.metadata["refused"].value is True
+    assert accepted.success
+    checks = {e.check_name: e for e in accepted.get_asset_check_evaluations()}
+    reason = checks["nps_his_download_completeness"].metadata["accepted_drop_reason"]
+    assert reason.value == "closed workplaces purged"
     assert _table(lake, "nps_his_digest").filter(pl.col("ym") == date(2024, 2, 1)).height > 0
 
 
