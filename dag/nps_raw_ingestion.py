@@ -290,12 +290,18 @@ def nps_his_download_completeness(
     delivered = (
         _files(nps_his_download)
         .group_by("ym")
-        .agg(pl.col("rows").sum().cast(pl.Int64), pl.col("source_bytes").sum().alias("bytes"))
+        .agg(
+            pl.col("rows").sum().cast(pl.Int64),
+            pl.col("source_bytes").sum().alias("bytes"),
+            pl.col("source_file").unique().sort().str.join(", ").alias("files"),
+        )
         .sort("ym")
     )
     months = delivered.get_column("ym").to_list()
     wanted = [previous_month(m) for m in months if previous_month(m) not in months]
-    known = pl.concat([delivered, _accepted_months(context, wanted)], how="vertical_relaxed")
+    known = pl.concat(
+        [delivered.drop("files"), _accepted_months(context, wanted)], how="vertical_relaxed"
+    )
     compared = delivered.with_columns(
         pl.col("ym").dt.offset_by("-1mo").alias("previous_ym")
     ).join(
@@ -324,7 +330,7 @@ def nps_his_download_completeness(
     }
     drops = compared.filter("drop")
     lost = [
-        f"{r['ym']:%Y-%m}: {r['rows']} rows / {r['bytes']} bytes against "
+        f"{r['ym']:%Y-%m} ({r['files']}): {r['rows']} rows / {r['bytes']} bytes against "
         f"{r['previous_rows']} rows / {r['previous_bytes']} bytes in {r['previous_ym']:%Y-%m}"
         for r in drops.iter_rows(named=True)
     ]

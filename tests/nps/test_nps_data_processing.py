@@ -371,7 +371,7 @@ def test_completeness_refuses_a_month_that_shrank(
     assert completeness.severity == dg.AssetCheckSeverity.ERROR
     compared = completeness.metadata["comparisons"].value["2024-02"]
     assert (compared["rows"], compared["previous_rows"]) == (300, 800)
-    assert "2024-02: 300 rows" in (completeness.description or "")
+    assert "300 rows" in (completeness.description or "")
     assert completeness.metadata["refused"].value is True
     assert accepted.success
     checks = {e.check_name: e for e in accepted.get_asset_check_evaluations()}
