@@ -6,6 +6,7 @@ fails its run, names the file and both counts, and leaves the previous delivery'
 bronze, silver and `public.pension`; a later tier-by-tier run of silver reads the good month.
 """
 
+import uuid
 import warnings
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from dag import (
     nps_data_processing,
@@ -173,3 +176,59 @@ def test_refusal_reaches_a_later_read_of_a_new_month(tmp_path: Path) -> None:
             bronze.metadata_by_key[bronze.key],
             [FEB.isoformat()],
         ).collect()
+
+
+BRONZE_ASSETS = [
+    nps_raw_ingestion.nps_his_download,
+    nps_raw_ingestion.nps_his_download_contract,
+    nps_raw_ingestion.nps_his_download_file_size,
+    nps_raw_ingestion.nps_his_download_header,
+    nps_raw_ingestion.nps_his_download_completeness,
+]
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # each example runs Dagster twice
+)
+@given(cut=st.floats(0.0, 0.94), row_boundary=st.booleans())
+def test_any_truncation_keeps_the_good_month(
+    cut: float, row_boundary: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut anywhere (mid-row, mid-character, or at a row boundary): the run fails or the month is
+    refused, and bronze keeps the good delivery's rows."""
+    monkeypatch.setenv("NPS_MIN_FILE_BYTES", "1000")
+    monkeypatch.setenv("DAG_DATA_DIR", str(tmp_path / "data"))
+    root = tmp_path / uuid.uuid4().hex[:8]
+    folder = root / "delivered"
+    folder.mkdir(parents=True)
+    lake = DeltaIOManager(root_uri=str(root / "lake"))
+    resources = {
+        "delta_io_manager": lake,
+        "nps_source": NpsSource(mode="files", source_dir=str(folder)),
+    }
+    _deliver(folder, JAN)
+    good = _deliver(folder, FEB).read_bytes()
+    with dg.DagsterInstance.ephemeral() as instance:
+        for month in (JAN, FEB):
+            ok = dg.materialize(
+                BRONZE_ASSETS, partition_key=month.isoformat(), resources=resources,
+                instance=instance,
+            )
+            assert ok.success
+        if row_boundary:
+            _deliver(folder, FEB, keep=cut)
+        else:
+            (folder / sample_file_name(FEB)).write_bytes(good[: int(len(good) * cut)])
+        bad = dg.materialize(
+            BRONZE_ASSETS,
+            partition_key=FEB.isoformat(),
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+    assert not bad.success
+    rows = pl.scan_delta(str(root / "lake" / "nps_his_download"))
+    assert rows.filter(pl.col("ym") == FEB).select(pl.len()).collect().item() == ROWS
