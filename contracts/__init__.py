@@ -69,6 +69,7 @@ Keys include the partition column, since a check of a partition range validates 
 from contracts.checks import (
     PartitionAuditor,
     audit_resource_keys,
+    conclude,
     contract_check,
     failure_summary,
     refuse_on_failure,
@@ -93,6 +94,7 @@ __all__ = [
     "PartitionAuditor",
     "audit_resource_keys",
     "column_schema",
+    "conclude",
     "contract_check",
     "contract_columns",
     "failure_summary",

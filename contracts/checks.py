@@ -19,6 +19,12 @@ from typing import Any, Protocol, runtime_checkable
 import dagster as dg
 import pandera.polars as pa
 import polars as pl
+
+# Dagster 1.13 exports AssetCheckEvaluation but not its target-materialization pointer, which a
+# per-partition evaluation needs to attach to the partition's materialization (see `conclude`).
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from pandera.config import ValidationDepth, config_context
 
 from contracts.schema import key_columns, mask_columns
@@ -235,6 +241,63 @@ def refuse_on_failure(
     )
 
 
+def conclude(
+    context: dg.AssetCheckExecutionContext,
+    asset: dg.AssetsDefinition,
+    result: dg.AssetCheckResult,
+    check: str,
+    *,
+    refuse: bool = True,
+) -> dg.AssetCheckResult | None:
+    """The last step of every check: refuse on an ERROR failure (`refuse_on_failure`, for
+    checks of lake assets; `refuse=False` for read-back checks of loads), then record the
+    outcome per partition.
+
+    A check of a single-run range records one evaluation *per partition key* (Dagster records a
+    range run's result once, without a partition, and the UI then shows every partition's check
+    as skipped). The range result itself is returned only when it failed with ERROR severity,
+    since that returned result is what makes Dagster block downstream assets in the run.
+    """
+    if refuse:
+        result = refuse_on_failure(context, asset, result, check)
+    if asset.partitions_def is None or context.has_partition_key:
+        return result
+    keys = list(context.partition_keys)
+    targets = _latest_materializations(context, asset.key, keys)
+    for key in keys:
+        context.op_execution_context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=asset.key,
+                check_name=check,
+                passed=result.passed,
+                metadata={**(result.metadata or {}), "partition_range": f"{keys[0]}...{keys[-1]}"},
+                target_materialization_data=targets.get(key),
+                severity=result.severity,
+                description=result.description,
+                blocking=True,
+                partition=key,
+            )
+        )
+    blocks = not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    return result if blocks else None
+
+
+def _latest_materializations(
+    context: dg.AssetCheckExecutionContext, key: dg.AssetKey, partitions: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The latest materialization of each partition (one event-log query)."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions), limit=len(partitions)
+    ).records
+    latest: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for record in records:  # newest first
+        if record.partition_key is not None and record.partition_key not in latest:
+            latest[record.partition_key] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+    return latest
+
+
 def _reason(metadata: Mapping[str, Any]) -> str:
     def plain(key: str) -> Any:
         value = metadata.get(key)
@@ -289,16 +352,18 @@ def contract_check(
     partitioned = asset.partitions_def is not None
     audited = read is None and severity == dg.AssetCheckSeverity.ERROR
 
-    def _result(context: dg.AssetCheckExecutionContext, data: pl.DataFrame) -> dg.AssetCheckResult:
+    def _result(
+        context: dg.AssetCheckExecutionContext, data: pl.DataFrame
+    ) -> dg.AssetCheckResult | None:
         passed, metadata = validate_frame(data, model, mask)
         if partitioned:
             metadata["partitions"] = _partitions_label(context)
         result = dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
-        return refuse_on_failure(context, asset, result, check_name) if audited else result
+        return conclude(context, asset, result, check_name, refuse=audited)
 
     if read is not None:
 
-        def _contract(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        def _contract(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult | None:
             data = read(context)
             if isinstance(data, pl.LazyFrame):
                 data = data.collect()

@@ -17,7 +17,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from contracts import audit_resource_keys, column_schema, contract_check, refuse_on_failure
+from contracts import audit_resource_keys, column_schema, conclude, contract_check
 from contracts.nps import HEADER_VARIANTS, NpsHisDownload
 from dag.nps_csv import CANONICAL_COLUMNS, LINEAGE_COLUMNS, NpsCsvError, file_month, parse_bytes
 from dag.nps_source import NpsSource, NpsSourceError, RawFile
@@ -148,7 +148,7 @@ nps_his_download_contract = contract_check(nps_his_download, NpsHisDownload)
 
 # --- file-integrity checks ---------------------------------------------------------------------
 # Every check here is blocking with ERROR severity (except growth, a warning): a failure refuses
-# the run's months (`refuse_on_failure`), so the previous delivery stays the one everything reads.
+# the run's months (`contracts.conclude`), so the previous delivery stays the one everything reads.
 BRONZE = nps_his_download  # the check functions' own parameter shadows the asset's name
 AUDIT_KEYS = audit_resource_keys(BRONZE)
 
@@ -180,7 +180,7 @@ def _min_file_bytes() -> int:
 )
 def nps_his_download_file_size(
     context: dg.AssetCheckExecutionContext, nps_his_download: pl.LazyFrame
-) -> dg.AssetCheckResult:
+) -> dg.AssetCheckResult | None:
     files = _files(nps_his_download)
     floor = _min_file_bytes()
     small = files.filter(pl.col("source_bytes") < floor)
@@ -196,7 +196,7 @@ def nps_his_download_file_size(
         },
         description=f"files below {floor} bytes: {small['source_file'].to_list()}",
     )
-    return refuse_on_failure(context, BRONZE, result, "nps_his_download_file_size")
+    return conclude(context, BRONZE, result, "nps_his_download_file_size")
 
 
 @dg.asset_check(
@@ -209,7 +209,7 @@ def nps_his_download_file_size(
 )
 def nps_his_download_header(
     context: dg.AssetCheckExecutionContext, nps_his_download: pl.LazyFrame
-) -> dg.AssetCheckResult:
+) -> dg.AssetCheckResult | None:
     columns = list(nps_his_download.collect_schema().names())
     missing = [c for c in (*CANONICAL_COLUMNS, *LINEAGE_COLUMNS) if c not in columns]
     data_columns = [c for c in columns if c not in (*LINEAGE_COLUMNS, "ym")]
@@ -227,7 +227,7 @@ def nps_his_download_header(
         },
         description=f"missing columns {missing}, unknown header variants {unknown}",
     )
-    return refuse_on_failure(context, BRONZE, result, "nps_his_download_header")
+    return conclude(context, BRONZE, result, "nps_his_download_header")
 
 
 def previous_month(month: date) -> date:
@@ -284,7 +284,7 @@ def _this_runs_policy(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
 )
 def nps_his_download_completeness(
     context: dg.AssetCheckExecutionContext, nps_his_download: pl.LazyFrame
-) -> dg.AssetCheckResult:
+) -> dg.AssetCheckResult | None:
     policy = _this_runs_policy(context)
     share = float(policy["max_drop_share"])
     delivered = (
@@ -359,4 +359,4 @@ def nps_his_download_completeness(
         if blocked
         else None,
     )
-    return refuse_on_failure(context, BRONZE, result, "nps_his_download_completeness")
+    return conclude(context, BRONZE, result, "nps_his_download_completeness")

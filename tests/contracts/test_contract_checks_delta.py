@@ -205,10 +205,14 @@ def test_range_backfill_check_validates_the_whole_range(quote, make_quotes, reso
         tags=dict(zip(RANGE_TAGS, ("2024-03-04", "2024-03-07"), strict=True)),
         resources=resources,
     )
-    evaluation = _evaluation(result)
-    assert evaluation.passed is True
-    assert evaluation.metadata["rows_checked"].value == 4 * 3
-    assert evaluation.metadata["partitions"].value == "2024-03-04...2024-03-07"
+    # one evaluation per partition of the range (the UI shows each partition's check as passed)
+    evaluations = result.get_asset_check_evaluations()
+    assert [e.partition for e in evaluations] == [f"2024-03-0{d}" for d in range(4, 8)]
+    for evaluation in evaluations:
+        assert evaluation.passed is True
+        assert evaluation.target_materialization_data is not None
+        assert evaluation.metadata["rows_checked"].value == 4 * 3
+        assert evaluation.metadata["partitions"].value == "2024-03-04...2024-03-07"
 
 
 def test_range_backfill_with_a_bad_day_fails_on_that_day(quote, make_quotes, resources) -> None:
@@ -220,8 +224,11 @@ def test_range_backfill_with_a_bad_day_fails_on_that_day(quote, make_quotes, res
         resources=resources,
         raise_on_error=False,
     )
-    evaluation = _evaluation(result)
-    assert evaluation.passed is False
+    evaluations = result.get_asset_check_evaluations()
+    # every partition of the refused range failed, plus the range result that blocks downstream
+    assert [e.partition for e in evaluations] == [f"2024-03-0{d}" for d in range(4, 8)] + [None]
+    assert not any(e.passed for e in evaluations)
+    evaluation = evaluations[-1]
     assert evaluation.metadata["rows_checked"].value == 12
     assert evaluation.metadata["failing_rows"].value == 1
     assert "| 2024-03-06 | NYSE | 000002 |" in evaluation.metadata["failing_examples"].md_str
