@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
-import polars as pl
+
+from dag_io.base import ArrowIOManager
 
 SERVING_RESOURCES = ("nps_postgres", "cd_postgres", "turso")
 
 
-def _lake_lines(root: str, fmt: str) -> Iterator[str]:
-    base = Path(root)
-    if "://" in root or not base.exists():
-        yield f"  {fmt:<8} {root} (not local or empty)"
-        return
-    if fmt == "delta":
-        tables = sorted(p.parent for p in base.rglob("_delta_log"))
-        for table in tables:
-            rows = pl.scan_delta(str(table)).select(pl.len()).collect().item()
-            yield f"  delta    {table.relative_to(base)!s:<40} {rows:>10,} rows"
-    else:
-        tables = sorted({p.parent for p in base.rglob("*.parquet")})
-        for table in tables:
-            rows = pl.scan_parquet(str(table / "*.parquet")).select(pl.len()).collect().item()
-            yield f"  parquet  {table.relative_to(base)!s:<40} {rows:>10,} rows"
+def _lake_lines(manager: ArrowIOManager, fmt: str) -> Iterator[str]:
+    tables = manager.list_tables()
+    if not tables:
+        yield f"  {fmt:<8} {manager.root_uri} (no tables yet)"
+    for name, rows in tables:
+        yield f"  {fmt:<8} {name:<40} {rows:>10,} rows"
 
 
 def _serving_lines(name: str, resource: dg.ConfigurableResource) -> Iterator[str]:
@@ -61,7 +52,7 @@ def summarize(defs: dg.Definitions) -> list[str]:
     resources = defs.resources or {}
     lines = ["Lake:"]
     for key, fmt in (("delta_io_manager", "delta"), ("parquet_io_manager", "parquet")):
-        lines.extend(_lake_lines(str(resources[key].root_uri), fmt))
+        lines.extend(_lake_lines(resources[key], fmt))
     lines.append("Serving databases:")
     for name in SERVING_RESOURCES:
         lines.extend(_serving_lines(name, resources[name]))

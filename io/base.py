@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+import pyarrow.fs as pafs
 
 from dag_io.audit import (
     Refusal,
@@ -172,6 +173,27 @@ class ArrowIOManager(dg.ConfigurableIOManager):
 
     def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
         raise NotImplementedError
+
+    def table_rows(self, fs: Any, path: str) -> int | None:
+        """Rows of the table at filesystem `path`, or None when `path` is not one of ours."""
+        raise NotImplementedError
+
+    def list_tables(self) -> list[tuple[str, int]]:
+        """Every table under the root (its asset key path, `/`-joined) with its accepted rows,
+        from table metadata (Delta log, Parquet footers); no data is read."""
+        fs, root = filesystem(self.root_uri, self.options(self.root_uri))
+        selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+        found = []
+        for info in fs.get_file_info(selector):
+            rel = info.path[len(root) + 1 :]
+            if info.type != pafs.FileType.Directory or any(
+                part.startswith(("_", ".")) or "=" in part for part in rel.split("/")
+            ):
+                continue
+            rows = self.table_rows(fs, info.path)
+            if rows is not None:
+                found.append((rel, rows))
+        return sorted(found)
 
     def revert(self, target: WriteTarget, run_id: str) -> tuple[str, dict[str, Any]]:
         """Put the partitions of `target` that run `run_id` wrote back to what they held before

@@ -353,6 +353,13 @@ class DeltaIOManager(ArrowIOManager):
         ]
         return candidates.filter(pl.Series(keep, dtype=pl.Boolean))
 
+    def table_rows(self, fs: Any, path: str) -> int | None:
+        if fs.get_file_info(f"{path}/_delta_log").type != pa.fs.FileType.Directory:
+            return None
+        uri = path if isinstance(fs, pa.fs.LocalFileSystem) else f"s3://{path}"
+        table = DeltaTable(uri, storage_options=self.options(uri))
+        return int(pl.DataFrame(table.get_add_actions(flatten=True))["num_records"].sum() or 0)
+
     # -- refusing --------------------------------------------------------------------------------
     def revert(self, target: WriteTarget, run_id: str) -> tuple[str, dict[str, Any]]:
         """Undo run `run_id`'s commits to the target's partitions.

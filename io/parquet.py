@@ -208,6 +208,17 @@ class ParquetIOManager(ArrowIOManager):
         )
         fs.move(staged, f"{root}/{SCHEMA_FILE}")
 
+    def table_rows(self, fs: Any, path: str) -> int | None:
+        if fs.get_file_info(f"{path}/{SCHEMA_FILE}").type != pafs.FileType.File:
+            return None
+        selector = pafs.FileSelector(path, recursive=True)
+        rows = 0
+        for info in fs.get_file_info(selector):
+            rel = info.path[len(path) + 1 :].split("/")
+            if rel[-1] == DATA_FILE and not any(p.startswith(("_", ".")) for p in rel[:-1]):
+                rows += pq.read_metadata(info.path, filesystem=fs).num_rows
+        return rows
+
     # -- refusing --------------------------------------------------------------------------------
     def revert(self, target: WriteTarget, run_id: str) -> tuple[str, dict[str, Any]]:
         """Put back the files run `run_id` replaced (kept under `_dag_audit/previous/`) and move

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tests.io.conftest import KINDS, make_manager
+from tests.io.conftest import KINDS, Where, make_manager
 
 FORMATS = ["delta", "parquet"]
 _INSTANCE = dg.DagsterInstance.ephemeral()
@@ -28,8 +28,8 @@ _INSTANCE = dg.DagsterInstance.ephemeral()
 class RunLake:
     """One asset written and refused through an IO manager, each write as its own run."""
 
-    def __init__(self, fmt: str, root: str, kind: str) -> None:
-        self.manager = make_manager(fmt, root)
+    def __init__(self, fmt: str, root: str, kind: str, **options: str) -> None:
+        self.manager = make_manager(fmt, root, **options)
         self.fmt = fmt
         self.partitions_def, partition_by, self.keys = KINDS[kind]
         self.metadata = {"partition_by": partition_by} if partition_by else {}
@@ -102,9 +102,9 @@ class RunLake:
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kind", ["daily", "multi", "dynamic"])
 def test_refusal_restores_previous_and_removes_new_partitions(
-    fmt: str, kind: str, lake_root: str
+    fmt: str, kind: str, where: Where
 ) -> None:
-    lake = RunLake(fmt, lake_root, kind)
+    lake = RunLake(fmt, where.root, kind, **where.options)
     good, fresh, other = lake.keys
     lake.write({good: 1}, "run-good")
     lake.write({other: 5}, "run-other")
@@ -116,11 +116,17 @@ def test_refusal_restores_previous_and_removes_new_partitions(
     with pytest.raises(FileNotFoundError, match=r"refused by check t_contract in run run-bad"):
         lake.read([fresh])
     # the refused data stays inspectable where the metadata says
+    options = where.resolved() or None
     if fmt == "delta":
         uri, version = meta["quarantine"].rsplit("@v", 1)
-        refused = pl.scan_delta(DeltaTable(uri, version=int(version))).collect()
+        table = DeltaTable(uri, version=int(version), storage_options=options)
+        refused = pl.scan_delta(table).collect()
     else:
-        refused = pl.read_parquet(f"{meta['quarantine']}/**/*.parquet", hive_partitioning=False)
+        refused = pl.read_parquet(
+            f"{meta['quarantine']}/**/*.parquet",
+            hive_partitioning=False,
+            storage_options=options,
+        )
     assert set(refused.get_column("v").to_list()) >= {2}
     # a second check of the same run refusing again changes nothing
     again = lake.refuse([good, fresh], "run-bad")
