@@ -9,6 +9,7 @@ from contracts import column_schema, contract_check
 from contracts.cd import CdDigestBppedds
 from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
 from dag.partitions import daily_exchange_category_partition
+from dag_io import lake
 
 # PER is ignored: a loss maker shows PER 0 but still has book value.
 BPPEDD_VALUES = ("bps", "pbr", "eps", "div", "dps")
@@ -22,7 +23,7 @@ BPPEDD_VALUES = ("bps", "pbr", "eps", "div", "dps")
     kinds={"polars", "deltalake", "pandera"},
     tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdDigestBppedds),
     },
 )

@@ -10,6 +10,7 @@ from dag.cd_marketcap_processing import MARKETCAP_VALUES
 from dag.cd_raw_ingestion import MARKETCAP_COLUMNS
 from dag.cd_source import KrxSource
 from dag.partitions import cd_monthly_history_partition
+from dag_io import lake
 
 
 @dg.asset(
@@ -20,7 +21,7 @@ from dag.partitions import cd_monthly_history_partition
     kinds={"polars", "parquet"},
     tags=HISTORY_TAGS,
     metadata={
-        "partition_by": "history_month",
+        **lake(partition_by="history_month"),
         "dagster/column_schema": column_schema(CdHistoricalMarketcaps),
     },
 )

@@ -9,6 +9,7 @@ from contracts import column_schema, contract_check
 from contracts.cd import CdDigestMarketcaps
 from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
 from dag.partitions import daily_exchange_category_partition
+from dag_io import lake
 
 MARKETCAP_VALUES = ("close", "market_cap", "volume", "transaction")
 
@@ -21,7 +22,7 @@ MARKETCAP_VALUES = ("close", "market_cap", "volume", "transaction")
     kinds={"polars", "deltalake", "pandera"},
     tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdDigestMarketcaps),
     },
 )

@@ -10,6 +10,7 @@ from contracts import column_schema, contract_check
 from contracts.cd import CdDigestPrice
 from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
 from dag.partitions import daily_exchange_category_partition
+from dag_io import lake
 
 PRICE_VALUES = ("open", "high", "low", "close", "volume", "transaction", "rate")
 
@@ -36,7 +37,10 @@ def digest_prices(
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "pandera"},
     tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
-    metadata={"partition_by": PARTITION_BY, "dagster/column_schema": column_schema(CdDigestPrice)},
+    metadata={
+        **lake(partition_by=PARTITION_BY),
+        "dagster/column_schema": column_schema(CdDigestPrice),
+    },
 )
 def cd_digest_price(
     context: dg.AssetExecutionContext, cd_prices: pl.LazyFrame, cd_security: pl.LazyFrame

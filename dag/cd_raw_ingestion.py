@@ -18,6 +18,7 @@ from contracts.cd import CdBppedds, CdMarketcaps, CdPrices, CdStockcode
 from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, CdPartition, run_partitions
 from dag.cd_source import KrxSource
 from dag.partitions import daily_exchange_category_partition
+from dag_io import lake
 
 STOCKCODE_COLUMNS = {"티커": "ticker", "종목명": "name"}
 PRICE_COLUMNS = {
@@ -83,7 +84,7 @@ def fetch_series(
 
 
 def _bronze(model: type) -> dict[str, object]:
-    return {"partition_by": PARTITION_BY, "dagster/column_schema": column_schema(model)}
+    return {**lake(partition_by=PARTITION_BY), "dagster/column_schema": column_schema(model)}
 
 
 _TAGS = {"data_tier": "bronze", "domain": "stock", "source": CD_TAGS_SOURCE}

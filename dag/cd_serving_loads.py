@@ -53,7 +53,7 @@ from dag.cd_serving_tables import (
     serving_contract_check,
 )
 from dag.partitions import daily_exchange_category_partition
-from dag_io import PostgresResource, TursoResource
+from dag_io import PostgresResource, TursoResource, lake
 
 PARTITION_BY = {"date": "date", "exchange": "exchange"}
 
@@ -150,7 +150,7 @@ def cd_company_postgres(
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdPricePostgres),
     },
 )
@@ -170,7 +170,7 @@ def cd_price_postgres(
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdMarketcapPostgres),
     },
 )
@@ -192,7 +192,7 @@ def cd_marketcap_postgres(
     kinds={"polars", "postgres"},
     tags=_tags("postgres"),
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdBppeddPostgres),
     },
 )
@@ -305,7 +305,7 @@ def cd_company_turso(
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdPriceTurso),
     },
 )
@@ -323,7 +323,7 @@ def cd_price_turso(
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdMarketcapTurso),
     },
 )
@@ -343,7 +343,7 @@ def cd_marketcap_turso(
     kinds={"polars", "sqlite"},
     tags=_tags("turso"),
     metadata={
-        "partition_by": PARTITION_BY,
+        **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdBppeddTurso),
     },
 )

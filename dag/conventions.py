@@ -16,6 +16,8 @@ from typing import Any
 import dagster as dg
 import yaml
 
+from dag_io.lake_config import is_lake_io_manager, lake_violations
+
 GROUPS = frozenset({"CD", "DS", "IS", "SS", "NPS"})
 TIERS = frozenset({"bronze", "silver", "gold"})
 TIER_LIKE_KEYS = frozenset({"tier", "layer", "data_layer", "medallion", "stage", "datatier"})
@@ -132,6 +134,38 @@ def missing_contract_checks(defs: dg.Definitions) -> list[str]:
         if dg.AssetCheckKey(key, f"{key.path[-1]}_contract") not in check_keys:
             missing.append(f"{key.to_user_string()}: no '{key.path[-1]}_contract' asset check")
     return missing
+
+
+def lake_config_violations(defs: dg.Definitions) -> list[str]:
+    """Lake settings (`dag_io.lake(...)`) that are misspelt, impossible, or disagree with the
+    asset's partitions, IO manager or column schema."""
+    resources = defs.resources or {}
+    out: list[str] = []
+    for assets_def in defs.assets or []:
+        if not isinstance(assets_def, dg.AssetsDefinition) or not assets_def.is_executable:
+            continue
+        for key in assets_def.keys:
+            manager = resources.get(assets_def.get_io_manager_key_for_asset_key(key))
+            out.extend(
+                lake_violations(
+                    key.to_user_string(),
+                    assets_def.partitions_def,
+                    assets_def.metadata_by_key.get(key, {}),
+                    manager if is_lake_io_manager(manager) else None,
+                )
+            )
+    return out
+
+
+def assert_lake_config(defs: dg.Definitions) -> dg.Definitions:
+    """`defs`, after failing the code location's load on any lake configuration problem, so
+    `dagster definitions validate` reports it before any run."""
+    problems = lake_config_violations(defs)
+    if problems:
+        raise dg.DagsterInvalidDefinitionError(
+            "lake configuration problems:\n" + "\n".join(f"  {p}" for p in problems)
+        )
+    return defs
 
 
 def main() -> None:

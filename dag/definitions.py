@@ -30,6 +30,7 @@ from dag import (
 )
 
 # isort: split
+from dag.conventions import assert_lake_config
 from dag.jobs import all_jobs
 from dag.resources import build_resources
 from dag.schedules import all_schedules
@@ -61,11 +62,13 @@ all_cd_asset_checks = dg.load_asset_checks_from_modules(cd_modules)
 all_nps_assets = dg.load_assets_from_modules(nps_modules)
 all_nps_asset_checks = dg.load_asset_checks_from_modules(nps_modules)
 
-defs = dg.Definitions(
-    assets=[*all_cd_assets, *all_nps_assets],
-    asset_checks=[*all_cd_asset_checks, *all_nps_asset_checks, *freshness_checks],
-    jobs=all_jobs,
-    schedules=all_schedules,
-    sensors=all_sensors,
-    resources=build_resources(),
+defs = assert_lake_config(
+    dg.Definitions(
+        assets=[*all_cd_assets, *all_nps_assets],
+        asset_checks=[*all_cd_asset_checks, *all_nps_asset_checks, *freshness_checks],
+        jobs=all_jobs,
+        schedules=all_schedules,
+        sensors=all_sensors,
+        resources=build_resources(),
+    )
 )

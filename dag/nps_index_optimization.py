@@ -34,7 +34,7 @@ from dag.nps_postgres_simple import (
     query,
 )
 from dag.partitions import nps_monthly_partition
-from dag_io import PostgresResource
+from dag_io import PostgresResource, lake
 
 TAGS = {"data_tier": "gold", "domain": "pension", "source": "national_pension"}
 POSTGRES_TAGS = {**TAGS, "target": "postgres"}
@@ -293,7 +293,7 @@ def _stats_metadata(frame: pl.DataFrame, started: float) -> dict[str, object]:
     kinds={"polars", "deltalake"},
     tags=TAGS,
     metadata={
-        "partition_by": "ym",
+        **lake(partition_by="ym"),
         "dagster/column_schema": column_schema(NpsIndustryMonthlyStats),
     },
 )
@@ -314,7 +314,7 @@ def nps_industry_monthly_stats(
     kinds={"polars", "deltalake"},
     tags=TAGS,
     metadata={
-        "partition_by": "ym",
+        **lake(partition_by="ym"),
         "dagster/column_schema": column_schema(NpsRegionMonthlyStats),
     },
 )
@@ -367,7 +367,7 @@ nps_company_growth_contract = contract_check(nps_company_growth, NpsCompanyGrowt
     kinds={"polars", "postgres"},
     tags=POSTGRES_TAGS,
     metadata={
-        "partition_by": "ym",
+        **lake(partition_by="ym"),
         "target_table": TABLES["nps_industry_monthly_stats"],
         "dagster/column_schema": column_schema(NpsIndustryMonthlyStatsPostgres),
     },
@@ -394,7 +394,7 @@ def nps_industry_monthly_stats_postgres(
     kinds={"polars", "postgres"},
     tags=POSTGRES_TAGS,
     metadata={
-        "partition_by": "ym",
+        **lake(partition_by="ym"),
         "target_table": TABLES["nps_region_monthly_stats"],
         "dagster/column_schema": column_schema(NpsRegionMonthlyStatsPostgres),
     },

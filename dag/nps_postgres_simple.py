@@ -21,7 +21,7 @@ from contracts import column_schema, contract_check, key_columns, polars_schema,
 from contracts.nps import NpsHisPostgresAppend
 from dag.nps_company_matching import row_key
 from dag.partitions import nps_monthly_partition
-from dag_io import PostgresResource
+from dag_io import PostgresResource, lake
 from dag_io.loaders import TableName
 
 PENSION_TABLE = "public.pension"
@@ -207,7 +207,7 @@ def pension_rows(digest: pl.LazyFrame) -> pl.LazyFrame:
     kinds={"polars", "postgres"},
     tags={"data_tier": "gold", "domain": "pension", "source": "national_pension"},
     metadata={
-        "partition_by": PARTITION_COLUMN,
+        **lake(partition_by=PARTITION_COLUMN),
         "target_table": PENSION_TABLE,
         "dagster/column_schema": column_schema(NpsHisPostgresAppend),
     },

@@ -22,6 +22,7 @@ from contracts.nps import HEADER_VARIANTS, NpsHisDownload
 from dag.nps_csv import CANONICAL_COLUMNS, LINEAGE_COLUMNS, NpsCsvError, file_month, parse_bytes
 from dag.nps_source import NpsSource, NpsSourceError, RawFile
 from dag.partitions import nps_monthly_partition
+from dag_io import lake
 
 # Integrity thresholds. A real month is ~110 MB; the sample's default 2,000 rows are ~400 KB.
 # NPS_MIN_FILE_BYTES lowers the floor for tiny test samples (documented in .env.example).
@@ -83,7 +84,7 @@ def save_snapshot(raw: RawFile, month: date, sha256: str) -> Path:
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "csv"},
     tags={"data_tier": "bronze", "domain": "pension", "source": "national_pension"},
-    metadata={"partition_by": "ym", "dagster/column_schema": column_schema(NpsHisDownload)},
+    metadata={**lake(partition_by="ym"), "dagster/column_schema": column_schema(NpsHisDownload)},
 )
 def nps_his_download(
     context: dg.AssetExecutionContext, nps_source: NpsSource, config: NpsDownloadConfig

@@ -24,6 +24,7 @@ from dag_io.audit import (
     record_refusals,
     summary,
 )
+from dag_io.lake_config import LakeConfig
 from dag_io.metadata import preview_markdown, table_schema
 from dag_io.partitioning import PartitionLayout, layout_for
 from dag_io.storage import delta_storage_options, filesystem, table_uri
@@ -42,6 +43,7 @@ class WriteTarget:
     metadata: Mapping[str, Any]
     keys: list[str] = field(default_factory=list)
     run_id: str | None = None  # the writing run (None outside a run): names kept previous data
+    config: LakeConfig = field(default_factory=LakeConfig)
 
     def where(self) -> str:
         """`asset <name> partition(s) <...>` for error messages."""
@@ -142,6 +144,13 @@ def outside_error(target: WriteTarget, example: str) -> ValueError:
     )
 
 
+def _config(asset: str, metadata: Mapping[str, Any]) -> LakeConfig:
+    try:
+        return LakeConfig.from_metadata(metadata)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"asset {asset}: {error}") from None
+
+
 def _output_run_id(context: dg.OutputContext) -> str | None:
     try:
         return context.run_id
@@ -226,7 +235,8 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         """The table and partitions an asset's write (or refusal) touches."""
         asset = asset_key.to_user_string()
         metadata = dict(definition_metadata)
-        layout = layout_for(asset, partitions_def, metadata.get("partition_by"))
+        config = _config(asset, metadata)
+        layout = layout_for(asset, partitions_def, config.partition_by)
         keys = partition_keys if layout is not None else []
         uri = table_uri(self.root_uri, asset_key.path)
         if layout is not None and not keys:
@@ -236,7 +246,9 @@ class ArrowIOManager(dg.ConfigurableIOManager):
                 "partition range (multi-partition ranges follow each dimension's own order)"
             )
         values = layout.values(keys) if layout is not None else None
-        return WriteTarget(asset, uri, layout, values, metadata, [str(k) for k in keys], run_id)
+        return WriteTarget(
+            asset, uri, layout, values, metadata, [str(k) for k in keys], run_id, config
+        )
 
     def refuse(
         self,
@@ -270,7 +282,7 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         """The accepted rows of an asset's partitions (all of them when None), outside any
         input: for checks that compare a partition with another one, and for listings."""
         asset = asset_key.to_user_string()
-        layout = layout_for(asset, partitions_def, definition_metadata.get("partition_by"))
+        layout = layout_for(asset, partitions_def, _config(asset, definition_metadata).partition_by)
         values = layout.values(partition_keys) if layout is not None and partition_keys else None
         uri = table_uri(self.root_uri, asset_key.path)
         return self.scan(None, uri, layout, values, asset)
@@ -287,7 +299,7 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         result = self.write(frame, target)
         self.forget_refusals(target)
         seconds = time.perf_counter() - started
-        mask = target.metadata.get("mask_columns", ())
+        mask = target.config.mask_columns
         preview = result.preview
         if preview is None:
             preview = self.preview_scan(target, result).head(PREVIEW_ROWS).collect()
@@ -312,7 +324,7 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         asset = asset_name(context)
         metadata = dict((upstream.definition_metadata if upstream else None) or {})
         partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
-        layout = layout_for(asset, partitions_def, metadata.get("partition_by"))
+        layout = layout_for(asset, partitions_def, _config(asset, metadata).partition_by)
         uri = table_uri(self.root_uri, context.asset_key.path)
         kind = _input_kind(context)
         keys: list[str] = []

@@ -112,13 +112,7 @@ class DeltaIOManager(ArrowIOManager):
         options = self.options(target.uri)
         frame = delta_safe(frame, target.where())
         schema = frame.collect_schema()
-        write_mode = target.metadata.get("write_mode", "overwrite")
-        schema_mode = target.metadata.get("schema_mode", "merge")
-        if write_mode not in ("overwrite", "merge") or schema_mode not in ("merge", "overwrite"):
-            raise ValueError(
-                f"{target.where()}: write_mode must be overwrite|merge and schema_mode "
-                f"merge|overwrite, got {write_mode!r}, {schema_mode!r}"
-            )
+        write_mode, schema_mode = target.config.write_mode, target.config.schema_mode
         names = target.layout.names if target.layout else []
         table = _open(target.uri, options)
         changes: dict[str, tuple[pl.DataType, pl.DataType]] = {}
@@ -248,12 +242,11 @@ class DeltaIOManager(ArrowIOManager):
         commit: CommitProperties,
         outside: list[str],
     ) -> dict[str, Any]:
-        keys = list(target.metadata.get("merge_keys") or [])
+        keys = list(target.config.merge_keys)
         missing = [k for k in keys if k not in schema]
-        if not keys or missing:
+        if missing:
             raise ValueError(
-                f"{target.where()}: write_mode='merge' needs merge_keys naming output columns; "
-                f"got {keys!r} (missing {missing})"
+                f"{target.where()}: merge_keys {missing} are not columns of the output"
             )
         names = target.layout.names if target.layout else []
         on = [*keys, *[n for n in names if n not in keys]]

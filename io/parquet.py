@@ -48,7 +48,7 @@ class ParquetIOManager(ArrowIOManager):
 
     # -- writing --------------------------------------------------------------------------------
     def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
-        if target.metadata.get("write_mode", "overwrite") != "overwrite":
+        if target.config.write_mode != "overwrite":
             raise ValueError(
                 f"{target.where()}: the Parquet IO manager only replaces partitions; "
                 "use the Delta IO manager for write_mode='merge'"
@@ -94,7 +94,7 @@ class ParquetIOManager(ArrowIOManager):
                         f"{existing[col.column]}, the asset's partitions are {col.dtype}; "
                         "refusing to write"
                     )
-        if changes and target.metadata.get("schema_mode") != "overwrite":
+        if changes and target.config.schema_mode != "overwrite":
             raise ValueError(
                 f"{target.where()}: column types differ from {target.uri}: "
                 f"{describe_changes(changes)}; set metadata schema_mode='overwrite' to replace "
