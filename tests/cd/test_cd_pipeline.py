@@ -67,8 +67,15 @@ def test_range_runs_once_and_every_contract_passes(lake):
     runs = {e.step_key for e in result.get_step_success_events()}
     assert {"cd_stockcode", "cd_security", "cd_digest_price"} <= runs
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == len(CHECKS)
+    # every check ran; a partitioned check of the range recorded each of its partitions
+    assert {e.check_name for e in evaluations} == {
+        spec.name for check in CHECKS for spec in check.check_specs
+    }
     assert [e.check_name for e in evaluations if not e.passed] == []
+    per_check = {}
+    for e in evaluations:
+        per_check.setdefault(e.check_name, []).append(e.partition)
+    assert len(per_check["cd_prices_contract"]) == 7 * len(EXCHANGES)  # 2024-01-05...11
     dates = _table(root, "cd_digest_price").get_column("date").unique().sort().to_list()
     expected = [dt.date(2024, 1, d) for d in (5, 8, 9, 10, 11)]
     assert dates == expected and all(is_trading_day(d) for d in expected)
