@@ -71,6 +71,10 @@ def postgres_resource(project: str) -> PostgresResource:
         password=env_or(f"{p}_POSTGRES_PASSWORD", ""),
         database=env_or(f"{p}_POSTGRES_DB", project),
         embedded_dir=str(data_dir() / "postgres"),
+        # Timeouts (seconds, 0 = none) shared by every project's database; never retries.
+        connect_timeout_seconds=env_int_or("POSTGRES_CONNECT_TIMEOUT_SECONDS", 10),
+        statement_timeout_seconds=env_int_or("POSTGRES_STATEMENT_TIMEOUT_SECONDS", 600),
+        lock_timeout_seconds=env_int_or("POSTGRES_LOCK_TIMEOUT_SECONDS", 300),
     )
 
 
@@ -85,6 +89,7 @@ def build_resources() -> dict[str, Any]:
         "turso": TursoResource(
             url=env_or("TURSO_DATABASE_URL", str(data_dir() / "turso.db")),
             auth_token=env_or("TURSO_AUTH_TOKEN", ""),
+            busy_timeout_seconds=env_int_or("TURSO_BUSY_TIMEOUT_SECONDS", 30),
         ),
         "nps_source": NpsSource(
             mode=env_or("NPS_SOURCE_MODE", "sample"),

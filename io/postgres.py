@@ -7,7 +7,14 @@ Int64/UInt32 -> bigint, Float32 -> real, Float64 -> double precision, Boolean ->
 String/Categorical/Enum -> text, Date -> date, Datetime -> timestamp (timestamptz when the dtype
 has a time zone; stored in microseconds), Time -> time, Decimal(p, s) -> numeric(p, s),
 Binary -> bytea. NUMERIC is written through ADBC's decimal128 COPY path into a column declared
-`numeric(p, s)` (checked value- and scale-exact by the tests); ADBC reads NUMERIC back as text.
+`numeric(p, s)` (checked value- and scale-exact by the tests); ADBC reads NUMERIC back as text
+(`read` casts it back to Decimal).
+
+Every connection carries timeouts, never retries: libpq `connect_timeout` (a server that accepts
+the TCP connection but never answers fails after `connect_timeout_seconds` with
+`DatabaseConnectError` naming host:port), and `statement_timeout` / `lock_timeout` as startup
+options (`options=-c statement_timeout=...`), so a load stuck behind another transaction's lock
+fails with `DatabaseTimeoutError` instead of waiting forever. 0 disables a timeout.
 """
 
 from __future__ import annotations
@@ -16,25 +23,33 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote as url_quote
 from urllib.parse import urlencode
 
+import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as adbc_pg
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from dag_io.loaders import (
+    MAX_INDEX_KEY_BYTES,
     Column,
     Cursor,
+    DatabaseConnectError,
+    DatabaseTimeoutError,
+    Index,
     LoadError,
     LoadResult,
     TableName,
-    load_frame,
+    plan_load,
     quote,
+    read_frame,
+    run_load,
     validate_identifier,
 )
 
@@ -68,6 +83,7 @@ class PostgresDialect:
     # socket buffer let the server parse one while the client encodes the next (1,000,000 gold
     # rows over a unix socket: 1.2 s vs 1.9 s with 131,072-row batches). Slicing is zero-copy.
     send_batch_bytes = 32 * 1024
+    max_index_key_bytes = MAX_INDEX_KEY_BYTES
 
     def sql_type(self, dtype: pl.DataType) -> str:
         if isinstance(dtype, pl.Decimal):
@@ -97,8 +113,27 @@ class PostgresDialect:
                 casts.append(pl.col(name).cast(pl.String))
         return frame.with_columns(casts) if casts else frame
 
+    def decode(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
+        """Cast what ADBC returns in another type (NUMERIC as text) to the column's dtype."""
+        casts = []
+        for column in columns:
+            target = self.polars_type(column.sql_type)
+            if target is not None and frame.schema[column.name] != target:
+                casts.append(pl.col(column.name).cast(target, strict=True))
+        return frame.with_columns(casts) if casts else frame
+
     def placeholder(self, index: int) -> str:
         return f"${index}"
+
+    def lock(self, cursor: Cursor, table: TableName) -> None:
+        """Transaction-scoped advisory lock on the table's name (waits up to lock_timeout)."""
+        cursor.execute("SELECT count(*) FROM (SELECT pg_advisory_xact_lock("
+                       "hashtextextended($1, 0))) AS locked", (_lock_key("load", table),))
+        cursor.fetchall()  # a SELECT's error surfaces on fetch
+
+    def lock_table(self, cursor: Cursor, table: TableName) -> None:
+        """Self-exclusive, readers pass: other writers (and CREATE INDEX) wait for the commit."""
+        cursor.execute(f"LOCK TABLE {table.sql} IN SHARE ROW EXCLUSIVE MODE")
 
     def columns(self, cursor: Cursor, table: TableName) -> list[Column] | None:
         cursor.execute(
@@ -110,14 +145,41 @@ class PostgresDialect:
         rows = cursor.fetchall()
         return [Column(n, t, bool(nullable)) for n, t, nullable in rows] if rows else None
 
+    def indexes(self, cursor: Cursor, table: TableName) -> list[Index]:
+        """The btree indexes (primary key included): their entries are size-limited."""
+        cursor.execute(
+            "SELECT c.relname, i.indisprimary, a.attname FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = to_regclass($1) AND am.amname = 'btree' "
+            "ORDER BY c.relname, array_position(i.indkey::int2[], a.attnum)",
+            (table.sql,),
+        )
+        grouped: dict[tuple[str, bool], list[str]] = {}
+        for name, primary, column in cursor.fetchall():  # catalog rows, a handful
+            grouped.setdefault((name, bool(primary)), []).append(column)
+        return [Index(f"index {name}", tuple(cols), primary)
+                for (name, primary), cols in grouped.items()]
+
     def ensure_schema(self, cursor: Cursor, table: TableName) -> None:
+        """CREATE SCHEMA IF NOT EXISTS, serialised: two concurrent ones can both fail to see
+        the other's and collide on the catalog's unique index."""
         if table.schema:
+            cursor.execute("SELECT count(*) FROM (SELECT pg_advisory_xact_lock("
+                           "hashtextextended($1, 0))) AS locked",
+                           (f"dag_io.schema:{table.schema}",))
+            cursor.fetchall()
             cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(table.schema)}")
 
     def staging_like(self, cursor: Cursor, table: TableName) -> TableName:
         staging = table.sibling("upsert")
         cursor.execute(f"CREATE UNLOGGED TABLE {staging.sql} (LIKE {table.sql})")
         return staging
+
+
+def _lock_key(purpose: str, table: TableName) -> str:
+    """Advisory-lock key text of a table (an unqualified name is in schema public)."""
+    return f"dag_io.{purpose}:{table.schema or 'public'}.{table.name}"
 
 
 DIALECT = PostgresDialect()
@@ -159,7 +221,8 @@ class PostgresResource(dg.ConfigurableResource):
     """A PostgreSQL serving database for Gold tables (one database per project).
 
     `host` empty means the embedded server: pgserver under `embedded_dir` (default
-    ./data/postgres), started on demand, with `database` created in it.
+    ./data/postgres), started on demand, with `database` created in it. Every connection has a
+    connect timeout, a statement timeout and a lock timeout (0 disables one); nothing retries.
     """
 
     host: str = Field(default="", description="Server host; empty = embedded pgserver.")
@@ -168,25 +231,81 @@ class PostgresResource(dg.ConfigurableResource):
     password: str = Field(default="", description="Password (bind with dg.EnvVar).")
     database: str = Field(description="Database name (created when embedded).")
     embedded_dir: str = Field(default="", description="pgserver data dir when host is empty.")
+    connect_timeout_seconds: int = Field(
+        default=10, ge=0,
+        description="libpq connect_timeout: give up on a server that does not answer (0: wait).")
+    statement_timeout_seconds: int = Field(
+        default=600, ge=0,
+        description="statement_timeout of every statement, a load's COPY included (0: none).")
+    lock_timeout_seconds: int = Field(
+        default=300, ge=0,
+        description="lock_timeout: longest wait for a lock, e.g. behind another load of the "
+                    "same table (0: none).")
+
+    def _settings(self) -> str:
+        """The timeouts as libpq URI query parameters (startup options, not SET statements)."""
+        options = (f"-c statement_timeout={self.statement_timeout_seconds * 1000} "
+                   f"-c lock_timeout={self.lock_timeout_seconds * 1000}")
+        return urlencode({"connect_timeout": self.connect_timeout_seconds, "options": options},
+                         quote_via=url_quote)
 
     def uri(self) -> str:
-        """libpq URI of the database (contains the password: never log it)."""
+        """libpq URI of the database with the timeouts (contains the password: never log it)."""
         if not self.host:
-            return embedded_uri(self.embedded_dir or default_embedded_dir(), self.database)
+            base = embedded_uri(self.embedded_dir or default_embedded_dir(), self.database)
+            return base + ("&" if "?" in base else "?") + self._settings()
         auth = url_quote(self.user, safe="")
         if self.password:
             auth += ":" + url_quote(self.password, safe="")
         # host in the query string: works for names, addresses and unix-socket directories.
         query = urlencode({"host": self.host, "port": self.port})
-        return f"postgresql://{auth}@/{url_quote(self.database, safe='')}?{query}"
+        return f"postgresql://{auth}@/{url_quote(self.database, safe='')}?{query}&" + \
+            self._settings()
+
+    def _where(self) -> str:
+        """Where the database is, for messages (no credentials)."""
+        if not self.host:
+            return f"embedded server {self.embedded_dir or default_embedded_dir()}, " \
+                   f"database {self.database}"
+        return f"{self.host}:{self.port}, database {self.database}"
 
     def get_connection(self) -> adbc_pg.Connection:
-        """An ADBC DB-API connection (autocommit off); the caller closes it."""
-        return adbc_pg.connect(self.uri())
+        """An ADBC DB-API connection (autocommit off); the caller closes it.
+
+        Raises `DatabaseConnectError` naming host:port when the server cannot be reached within
+        `connect_timeout_seconds` (or refuses the connection).
+        """
+        uri = self.uri()
+        try:
+            return adbc_pg.connect(uri)
+        except adbc_driver_manager.Error as exc:
+            raise DatabaseConnectError(
+                f"postgres at {self._where()}: could not connect as {self.user!r} "
+                f"(connect_timeout_seconds={self.connect_timeout_seconds}): "
+                f"{str(exc).strip()}") from exc
+
+    @contextmanager
+    def _timeouts(self, what: str) -> Iterator[None]:
+        """Raise `DatabaseTimeoutError` for a statement or lock timeout (other errors pass)."""
+        try:
+            yield
+        except adbc_driver_manager.Error as exc:
+            sqlstate = getattr(exc, "sqlstate", None)
+            if sqlstate == "55P03":
+                reason = (f"lock_timeout_seconds={self.lock_timeout_seconds} expired waiting "
+                          "for a lock held by another transaction (another load of the table, "
+                          "or a writer)")
+            elif sqlstate == "57014" and "statement timeout" in str(exc):
+                reason = f"statement_timeout_seconds={self.statement_timeout_seconds} expired"
+            else:
+                raise
+            raise DatabaseTimeoutError(f"{what} at {self._where()}: {reason}; the transaction "
+                                       "was rolled back, the table is unchanged") from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement (DDL such as CREATE INDEX) in its own transaction."""
-        with self.get_connection() as conn, conn.cursor() as cur:
+        with self._timeouts("postgres statement"), self.get_connection() as conn, \
+                conn.cursor() as cur:
             cur.execute(sql, tuple(params) or None)
             conn.commit()
 
@@ -203,11 +322,27 @@ class PostgresResource(dg.ConfigurableResource):
     ) -> LoadResult:
         """Load `frame` into `table` in one transaction (see `dag_io.loaders` for the modes).
 
-        On any error the connection is closed without commit: the table keeps its contents.
+        The frame's keys are checked before connecting (`LoadError`: nothing was opened or
+        written). Loads of one table serialise on a lock. On any error the connection is closed
+        without commit: the table keeps its contents.
         """
-        with self.get_connection() as conn, conn.cursor() as cur:
-            result = load_frame(cur, DIALECT, table, frame, mode=mode,
-                                partition_columns=partition_columns, keys=keys,
-                                contract=contract, partitions=partitions)
+        plan = plan_load(DIALECT, table, frame, mode=mode, partition_columns=partition_columns,
+                         keys=keys, contract=contract, partitions=partitions)
+        with self._timeouts(f"loading postgres table {plan.target} (mode={mode})"), \
+                self.get_connection() as conn, conn.cursor() as cur:
+            result = run_load(cur, plan)
             conn.commit()
         return result
+
+    def read(
+        self,
+        table: str,
+        partitions: Mapping[str, Sequence[object]] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Rows of `table` (only those whose columns hold one of `partitions`' values, when
+        given), `columns` only (default all), typed like the loaded frame; values are bound as
+        parameters, `None` matches NULL. `LoadError` when the table or a column is missing."""
+        with self._timeouts(f"reading postgres table {table}"), self.get_connection() as conn, \
+                conn.cursor() as cur:
+            return read_frame(cur, DIALECT, table, partitions=partitions, columns=columns)

@@ -20,17 +20,25 @@ fixed, sortable spelling, and the declared column type says how to read them bac
 | Time | TIME | text `HH:MM:SS.ffffff` |
 | Decimal(p, s) | DECIMAL_TEXT(p,s) | text with exactly s decimals (TEXT affinity: no rounding) |
 | Binary | BLOB | blob |
+
+Key columns are declared NOT NULL (SQLite would otherwise accept NULL in a PRIMARY KEY). A load
+runs in one `BEGIN IMMEDIATE` transaction: the file's write lock is taken before the table is
+looked at, so concurrent loads (other processes, other connections) run one after the other;
+a writer waits at most `busy_timeout_seconds` (`PRAGMA busy_timeout`) for another, then fails
+with `DatabaseTimeoutError`. `read` decodes the text encodings back into the Polars types.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+import adbc_driver_manager
 import adbc_driver_sqlite.dbapi as adbc_sqlite
 import dagster as dg
 import polars as pl
@@ -40,10 +48,15 @@ from pydantic import Field
 from dag_io.loaders import (
     Column,
     Cursor,
+    DatabaseTimeoutError,
+    Index,
     LoadError,
+    LoadPlan,
     LoadResult,
     TableName,
-    load_frame,
+    plan_load,
+    read_frame,
+    run_load,
 )
 
 _SIMPLE_TYPES: dict[Any, str] = {
@@ -67,6 +80,8 @@ class SqliteDialect:
     name = "sqlite"
     # In-process driver: no socket to overlap with, and ADBC SQLite pays per batch.
     send_batch_bytes = None
+    # SQLite indexes hold any length (entries overflow to other pages).
+    max_index_key_bytes = None
 
     def sql_type(self, dtype: pl.DataType) -> str:
         if isinstance(dtype, pl.Decimal):
@@ -105,8 +120,41 @@ class SqliteDialect:
             exprs.append(col.alias(name))
         return frame.select(exprs)
 
+    def decode(self, frame: pl.DataFrame, columns: Sequence[Column]) -> pl.DataFrame:
+        """Parse the text encodings of the table above back into their Polars dtypes."""
+        exprs = []
+        for column in columns:
+            target = self.polars_type(column.sql_type)
+            source = frame.schema[column.name]
+            col = pl.col(column.name)
+            if target is None or source == target:
+                exprs.append(col)
+                continue
+            if source == pl.Null or frame[column.name].null_count() == frame.height:
+                # (the driver types an all-NULL or empty column by guess)
+                col = pl.repeat(None, frame.height, dtype=target)
+            elif source == pl.String and isinstance(target, pl.Datetime) and target.time_zone:
+                col = col.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us",
+                                          strict=True).dt.convert_time_zone("UTC")
+            elif source == pl.String and isinstance(target, pl.Datetime):
+                col = col.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=True)
+            elif source == pl.String and target == pl.Date:
+                col = col.str.to_date("%Y-%m-%d", strict=True)
+            elif source == pl.String and target == pl.Time:
+                col = col.str.to_time("%H:%M:%S%.f", strict=True)
+            else:
+                col = col.cast(target, strict=True)
+            exprs.append(col.alias(column.name))
+        return frame.select(exprs)
+
     def placeholder(self, index: int) -> str:
         return "?"
+
+    def lock(self, cursor: Cursor, table: TableName) -> None:
+        """Nothing here: `TursoResource` opens the transaction with BEGIN IMMEDIATE."""
+
+    def lock_table(self, cursor: Cursor, table: TableName) -> None:
+        """Nothing here: SQLite's write lock covers the whole file."""
 
     def columns(self, cursor: Cursor, table: TableName) -> list[Column] | None:
         if table.schema:
@@ -119,6 +167,17 @@ class SqliteDialect:
         # Spellings vary by engine ("DECIMAL_TEXT (14, 2)"; Turso's own catalog drops "(14,2)").
         return [Column(n, re.sub(r"\s+", "", t.upper()), not notnull)
                 for n, t, notnull in rows] if rows else None
+
+    def indexes(self, cursor: Cursor, table: TableName) -> list[Index]:
+        """The primary key (SQLite index entries have no size limit to check)."""
+        if table.schema:
+            cursor.execute("SELECT name FROM pragma_table_info(?, ?) WHERE pk > 0 ORDER BY pk",
+                           (table.name, table.schema))
+        else:
+            cursor.execute("SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk",
+                           (table.name,))
+        pk = tuple(name for (name,) in cursor.fetchall())
+        return [Index("the primary key", pk, primary=True)] if pk else []
 
     def ensure_schema(self, cursor: Cursor, table: TableName) -> None:
         """SQLite schemas are attached databases: nothing to create."""
@@ -157,6 +216,8 @@ class PytursoCursor:
         self._cursor = conn.cursor()
 
     def execute(self, operation: str, parameters: Any = None) -> Any:
+        if isinstance(parameters, pa.Table | pa.RecordBatch):  # one row of bound values
+            parameters = [column[0].as_py() for column in parameters.columns]
         return self._cursor.execute(operation, tuple(parameters or ()))
 
     def executemany(self, operation: str, seq_of_parameters: pa.Table) -> Any:
@@ -165,6 +226,12 @@ class PytursoCursor:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self._cursor.fetchall())
+
+    def fetch_arrow_table(self) -> pa.Table:
+        names = [d[0] for d in self._cursor.description]
+        rows = self._cursor.fetchall()
+        return pa.table({name: pa.array([row[i] for row in rows])
+                         for i, name in enumerate(names)})
 
     def adbc_ingest(self, table_name: str, data: pa.RecordBatchReader, mode: str = "append",
                     db_schema_name: str | None = None, **_: Any) -> int:
@@ -178,6 +245,11 @@ class PytursoCursor:
         return rows
 
 
+def _is_busy(exc: adbc_driver_manager.Error) -> bool:
+    """SQLITE_BUSY: the ADBC SQLite driver reports it only in the message."""
+    return "database is locked" in str(exc)
+
+
 class TursoResource(dg.ConfigurableResource):
     """The Turso (libSQL) serving database for Gold tables.
 
@@ -187,13 +259,32 @@ class TursoResource(dg.ConfigurableResource):
 
     url: str = Field(description="Local path, file: URL, or libsql:// / https:// remote URL.")
     auth_token: str = Field(default="", description="Turso auth token (bind with dg.EnvVar).")
+    busy_timeout_seconds: int = Field(
+        default=30, ge=0,
+        description="PRAGMA busy_timeout: longest wait for another writer of the file "
+                    "(0: fail at once).")
 
     def _replica_path(self) -> Path:
         host = urlparse(self.url).netloc or "turso"
         return Path(os.environ.get("DAG_DATA_DIR", "data")) / "turso_replicas" / f"{host}.db"
 
+    def _connect_local(self, autocommit: bool) -> Any:
+        """ADBC connection to the local file with the busy timeout set; caller closes it."""
+        path = local_path(self.url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = adbc_sqlite.connect(str(path), autocommit=autocommit)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_seconds) * 1000}")
+                cur.fetchall()
+        except BaseException:  # closed, then re-raised
+            conn.close()
+            raise
+        return conn
+
     def get_connection(self) -> Any:
-        """ADBC DB-API connection to the local file (autocommit off); caller closes it.
+        """ADBC DB-API connection to the local file (autocommit off, busy timeout set); caller
+        closes it.
 
         For a remote URL: a pyturso sync connection to the local replica (call `push()`).
         """
@@ -204,31 +295,44 @@ class TursoResource(dg.ConfigurableResource):
             path.parent.mkdir(parents=True, exist_ok=True)
             return turso.sync.connect(str(path), remote_url=self.url,
                                       auth_token=self.auth_token or None)
-        path = local_path(self.url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return adbc_sqlite.connect(str(path))
+        return self._connect_local(autocommit=False)
+
+    @contextmanager
+    def _timeouts(self, what: str) -> Iterator[None]:
+        """Raise `DatabaseTimeoutError` when the busy timeout expired (other errors pass)."""
+        try:
+            yield
+        except adbc_driver_manager.Error as exc:
+            if not _is_busy(exc):
+                raise
+            raise DatabaseTimeoutError(
+                f"{what} in {self.url}: busy_timeout_seconds={self.busy_timeout_seconds} "
+                "expired waiting for another writer of the file; the transaction was rolled "
+                "back, the table is unchanged") from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement (DDL such as CREATE INDEX) in its own transaction."""
         if is_remote(self.url):
             self._remote(lambda cur: cur.execute(sql, tuple(params)))
             return
-        with self.get_connection() as conn, conn.cursor() as cur:
+        with self._timeouts("sqlite statement"), self.get_connection() as conn, \
+                conn.cursor() as cur:
             cur.execute(sql, tuple(params) or None)
             conn.commit()
 
-    def _remote(self, work: Any) -> Any:
+    def _remote(self, work: Callable[[Any], Any], write: bool = True) -> Any:
         """Pull, run `work(cursor)` on the replica, commit, push to Turso; close in any case.
 
         A failure before the commit pushes nothing; a failed push leaves the commit in the
-        replica, and the next push sends it.
+        replica, and the next push sends it. `write=False` (reads): pull and run only.
         """
         conn = self.get_connection()
         try:
             conn.pull()
             result = work(PytursoCursor(conn))
-            conn.commit()
-            conn.push()
+            if write:
+                conn.commit()
+                conn.push()
         finally:
             conn.close()
         return result
@@ -246,17 +350,42 @@ class TursoResource(dg.ConfigurableResource):
     ) -> LoadResult:
         """Load `frame` into `table` in one transaction (see `dag_io.loaders` for the modes).
 
-        On any error the connection is closed without commit: the table keeps its contents.
+        The frame's keys are checked before connecting (`LoadError`: nothing was opened or
+        written). The transaction begins IMMEDIATE (loads of the file serialise). On any error
+        the connection is closed without commit: the table keeps its contents.
         Remote URLs: the transaction commits into the local replica, then `push()` sends it.
         """
-        def work(cur: Any) -> LoadResult:
-            return load_frame(cur, DIALECT, table, frame, mode=mode,
-                              partition_columns=partition_columns, keys=keys, contract=contract,
-                              partitions=partitions)
+        plan = plan_load(DIALECT, table, frame, mode=mode, partition_columns=partition_columns,
+                         keys=keys, contract=contract, partitions=partitions)
+        if is_remote(self.url):
+            return self._remote(lambda cur: run_load(cur, plan))
+        return self._load_local(plan)
+
+    def _load_local(self, plan: LoadPlan) -> LoadResult:
+        # autocommit on: the driver's own transaction would begin DEFERRED; this one takes the
+        # write lock first (waiting up to the busy timeout), and COMMIT is ours.
+        with self._timeouts(f"loading sqlite table {plan.target} (mode={plan.mode})"), \
+                self._connect_local(autocommit=True) as conn, conn.cursor() as cur:
+            cur.execute("BEGIN IMMEDIATE")
+            result = run_load(cur, plan)
+            cur.execute("COMMIT")
+        return result
+
+    def read(
+        self,
+        table: str,
+        partitions: Mapping[str, Sequence[object]] | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Rows of `table` (only those whose columns hold one of `partitions`' values, when
+        given), `columns` only (default all), decoded into the loaded frame's dtypes; values are
+        bound as parameters, `None` matches NULL. `LoadError` when the table or a column is
+        missing. Remote URLs: pulls the replica, then reads it."""
+        def work(cur: Any) -> pl.DataFrame:
+            return read_frame(cur, DIALECT, table, partitions=partitions, columns=columns)
 
         if is_remote(self.url):
-            return self._remote(work)
-        with self.get_connection() as conn, conn.cursor() as cur:
-            result = work(cur)
-            conn.commit()
-        return result
+            return self._remote(work, write=False)
+        with self._timeouts(f"reading sqlite table {table}"), self.get_connection() as conn, \
+                conn.cursor() as cur:
+            return work(cur)

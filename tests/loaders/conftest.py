@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,3 +52,29 @@ def fetch_rows(resource: PostgresResource | TursoResource, sql: str) -> list[tup
 def fetch() -> Callable[[PostgresResource | TursoResource, str], list[tuple]]:
     """`fetch(resource, sql)`: all rows of a query through the resource's ADBC connection."""
     return fetch_rows
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, int]]:
+    """(host, port) of a TCP listener on loopback that accepts connections and never answers
+    (a hung server or a black-holing proxy): clients can only give up by their own timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:  # look at `stop` again
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[:2]
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+    for sock in accepted:
+        sock.close()
