@@ -51,7 +51,7 @@ A load asset whose rows live in a database (it returns ``MaterializeResult``) re
 
     cd_price_postgres_contract = contract_check(
         cd_price_postgres,
-        CdPricePostgres,
+        CdPriceServing,
         read=read_price_back,  # (context) -> pl.LazyFrame of the run's partition(s)
         required_resource_keys={"cd_postgres"},
     )

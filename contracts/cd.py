@@ -363,17 +363,17 @@ class CdHistoricalBppedds(_HistoryMonth, CdDigestBppedds):
     """Silver: month-end fundamentals per security (20-year history)."""
 
 
-# Serving tables, as read back from PostgreSQL / Turso (one model per load asset).
+# Serving tables: one target-neutral model per table (PostgreSQL and Turso hold the same).
 
 
-class CdSecurityPostgres(_LatestMetrics, CdSecurity):
+class CdSecurityServing(_LatestMetrics, CdSecurity):
     """Serving `security`: every security, with its latest metrics while it is listed."""
 
     class Config:
         unique = ("security_id",)
 
 
-class CdCompanyPostgres(CdCompany):
+class CdCompanyServing(CdCompany):
     """Serving `company`: every company with market cap, rank and prior rank when listed."""
 
     market_cap: pl.Int64 = pa.Field(nullable=True, description="sum over active securities")
@@ -385,19 +385,19 @@ class CdCompanyPostgres(CdCompany):
         unique = ("company_id",)
 
 
-class CdPricePostgres(CdDigestPrice):
+class CdPriceServing(CdDigestPrice):
     """Serving `price`: daily OHLCV, replaced per (date, exchange)."""
 
 
-class CdMarketcapPostgres(CdDigestMarketcaps):
+class CdMarketcapServing(CdDigestMarketcaps):
     """Serving `marketcap`: daily market cap and shares, replaced per (date, exchange)."""
 
 
-class CdBppeddPostgres(CdDigestBppedds):
+class CdBppeddServing(CdDigestBppedds):
     """Serving `bppedd`: daily fundamentals, replaced per (date, exchange)."""
 
 
-class CdSecurityRankPostgres(pa.DataFrameModel):
+class CdSecurityRankServing(pa.DataFrameModel):
     """Serving `security_rank`: ranks per metric and date (history accumulates by upsert)."""
 
     security_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_security id")
@@ -411,7 +411,7 @@ class CdSecurityRankPostgres(pa.DataFrameModel):
         unique = ("security_id", "metric_type", "rank_date")
 
 
-class CdDisplayNamePostgres(pa.DataFrameModel):
+class CdDisplayNameServing(pa.DataFrameModel):
     """Serving `display_name`: the name shown for a company."""
 
     company_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_company id")
@@ -421,7 +421,7 @@ class CdDisplayNamePostgres(pa.DataFrameModel):
         unique = ("company_id",)
 
 
-class CdSearchNamePostgres(pa.DataFrameModel):
+class CdSearchNameServing(pa.DataFrameModel):
     """Serving `search_name`: search strings per company, in order."""
 
     company_id: pl.String = pa.Field(str_matches=UUID_PATTERN, description="cd_company id")
@@ -430,35 +430,3 @@ class CdSearchNamePostgres(pa.DataFrameModel):
 
     class Config:
         unique = ("company_id", "order")
-
-
-class CdSecurityTurso(CdSecurityPostgres):
-    """Turso `security` (same table as PostgreSQL)."""
-
-
-class CdCompanyTurso(CdCompanyPostgres):
-    """Turso `company` (same table as PostgreSQL)."""
-
-
-class CdPriceTurso(CdPricePostgres):
-    """Turso `price` (same table as PostgreSQL)."""
-
-
-class CdMarketcapTurso(CdMarketcapPostgres):
-    """Turso `marketcap` (same table as PostgreSQL)."""
-
-
-class CdBppeddTurso(CdBppeddPostgres):
-    """Turso `bppedd` (same table as PostgreSQL)."""
-
-
-class CdSecurityRankTurso(CdSecurityRankPostgres):
-    """Turso `security_rank` (same table as PostgreSQL)."""
-
-
-class CdDisplayNameTurso(CdDisplayNamePostgres):
-    """Turso `display_name` (same table as PostgreSQL)."""
-
-
-class CdSearchNameTurso(CdSearchNamePostgres):
-    """Turso `search_name` (same table as PostgreSQL)."""

@@ -27,7 +27,7 @@ from dag import (
     jobs,
     schedules,
 )
-from dag.cd_serving_tables import SERVING, read_serving
+from dag.cd_serving_loads import TABLES
 from dag.cd_source import KrxSource
 from dag.resources import build_resources
 from dag_io import DeltaIOManager, ParquetIOManager, PostgresResource, TursoResource
@@ -85,8 +85,7 @@ def _lake_counts(lake: Path) -> dict[str, int]:
 
 
 def _db_counts(resource: PostgresResource | TursoResource) -> dict[str, int]:
-    with resource.get_connection() as conn:
-        return {table: read_serving(conn, table).height for table in SERVING}
+    return {table: resource.read(table).height for table in TABLES}
 
 
 @pytest.mark.slow
@@ -181,4 +180,4 @@ def test_jobs_select_every_tier_and_split_the_two_targets(data_dir: Path) -> Non
     assert {"cd_stockcode", "cd_prices", "cd_marketcaps", "cd_bppedds"} <= daily
     assert {"cd_security_ranks", "cd_search_names", "cd_price_postgres"} <= daily
     assert not any(name.endswith("_turso") for name in daily)
-    assert turso == {f"cd_{table}_turso" for table in SERVING}
+    assert turso == {f"cd_{table}_turso" for table in TABLES}

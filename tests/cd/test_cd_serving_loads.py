@@ -12,10 +12,8 @@ import polars as pl
 from dag import cd_serving_loads as loads
 from dag.cd_display_processing import search_names
 from dag.cd_metrics_logic import company_metrics, latest_security_metrics, security_ranks
-from dag.cd_serving_tables import SERVING, read_serving
+from dag.cd_serving_loads import TABLES
 from dag_io import PostgresResource, TursoResource
-
-TABLES = tuple(SERVING)
 
 D1, D2, D3 = dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)
 NS = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")
@@ -142,22 +140,22 @@ def _run_loads(target: str, resource: object, gold: dict[str, pl.LazyFrame]) -> 
     for name in TABLES:
         asset = getattr(loads, f"cd_{name}_{target}")
         inputs = {arg: gold[arg] for arg in asset.op.ins if arg in gold}
-        resource_arg = "cd_postgres" if target == "postgres" else "turso"
+        resources = {"cd_postgres" if target == "postgres" else "turso": resource}
         if asset.partitions_def is not None:
             # the IO manager would hand a range run exactly the range's rows: all of them here
             context = dg.build_asset_context(
-                partition_key_range=dg.PartitionKeyRange(f"{D1}|KOSPI", f"{D3}|KONEX")
+                resources=resources,
+                partition_key_range=dg.PartitionKeyRange(f"{D1}|KOSPI", f"{D3}|KONEX"),
             )
         else:
-            context = dg.build_asset_context()
-        result = asset(context, **{resource_arg: resource}, **inputs)
+            context = dg.build_asset_context(resources=resources)
+        result = asset(context, **inputs)
         rows[name] = result.metadata["dagster/row_count"]
     return rows
 
 
-def _counts(connection: object) -> dict[str, int]:
-    with connection:
-        return {name: read_serving(connection, name).height for name in TABLES}
+def _counts(resource: PostgresResource | TursoResource) -> dict[str, int]:
+    return {name: resource.read(name).height for name in TABLES}
 
 
 def test_every_serving_table_loads_identically_into_postgres_and_turso(
@@ -169,7 +167,7 @@ def test_every_serving_table_loads_identically_into_postgres_and_turso(
     written_pg = _run_loads("postgres", postgres, gold)
     written_turso = _run_loads("turso", turso, gold)
     assert written_pg == written_turso
-    counts_pg, counts_turso = _counts(postgres.get_connection()), _counts(turso.get_connection())
+    counts_pg, counts_turso = _counts(postgres), _counts(turso)
     assert counts_pg == counts_turso == written_pg
     assert counts_pg["security"] == 5 and counts_pg["company"] == 3
     assert counts_pg["price"] == 5 + 5 + 4  # LG전자 delisted on D3
@@ -177,12 +175,11 @@ def test_every_serving_table_loads_identically_into_postgres_and_turso(
     # idempotent: loading everything again leaves the same tables
     _run_loads("postgres", postgres, gold)
     _run_loads("turso", turso, gold)
-    assert _counts(postgres.get_connection()) == counts_pg
-    assert _counts(turso.get_connection()) == counts_turso
+    assert _counts(postgres) == counts_pg
+    assert _counts(turso) == counts_turso
 
-    with turso.get_connection() as conn:
-        company_rows = read_serving(conn, "company").sort("rank", nulls_last=True)
-        names = read_serving(conn, "search_name").filter(pl.col("company_id") == cid("KT&G"))
+    company_rows = turso.read("company").sort("rank", nulls_last=True)
+    names = turso.read("search_name").filter(pl.col("company_id") == cid("KT&G"))
     assert company_rows["company_name"].to_list() == ["삼성전자", "KT&G", "LG전자"]
     assert company_rows["rank"].to_list() == [1, 2, None]  # LG전자 delisted: not ranked
     assert names.sort("order")["value"].to_list() == ["KT&G", "케이티앤지", "zpdlxldoswl"]
