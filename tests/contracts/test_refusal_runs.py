@@ -32,7 +32,8 @@ def _assets(quote: Any, make_quotes: Any, bad_days: set[str]) -> tuple[Any, Any,
         """Quotes of one trading day; days in `bad_days` deliver a negative low."""
         frame = make_quotes(dt.date.fromisoformat(context.partition_key))
         if context.partition_key in bad_days:
-            frame = frame.with_columns(low=pl.lit(-1, dtype=pl.Int64), high=pl.lit(5_000, dtype=pl.Int64))
+            bad = {"low": pl.lit(-1, dtype=pl.Int64), "high": pl.lit(5_000, dtype=pl.Int64)}
+            frame = frame.with_columns(**bad)
         return frame.lazy()
 
     @dg.asset(
