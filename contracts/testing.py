@@ -8,6 +8,7 @@ import pandera.polars as pa
 from contracts.schema import column_schema
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
+SERVING_TARGETS = ("postgres", "turso")
 
 
 def contract_name(asset_name: str) -> str:
@@ -16,7 +17,9 @@ def contract_name(asset_name: str) -> str:
 
 
 def find_contract(asset_name: str) -> type[pa.DataFrameModel]:
-    """The asset's contract, ``contracts.<prefix>.<CamelCase name>`` (AssertionError if none)."""
+    """The asset's contract, ``contracts.<prefix>.<CamelCase name>``; a serving load
+    ``<table>_<postgres|turso>`` may use the target-neutral ``<CamelCase table>Serving``
+    (AssertionError if none)."""
     prefix = asset_name.split("_", 1)[0]
     module_name = f"contracts.{prefix}"
     try:
@@ -26,6 +29,9 @@ def find_contract(asset_name: str) -> type[pa.DataFrameModel]:
             f"asset {asset_name}: no contracts module {module_name!r} for prefix {prefix!r}"
         ) from missing
     model = getattr(module, contract_name(asset_name), None)
+    stem, _, target = asset_name.rpartition("_")
+    if model is None and target in SERVING_TARGETS:  # one target-neutral serving contract
+        model = getattr(module, contract_name(stem) + "Serving", None)
     if not (isinstance(model, type) and issubclass(model, pa.DataFrameModel)):
         raise AssertionError(
             f"asset {asset_name}: {module_name} has no DataFrameModel {contract_name(asset_name)!r}"

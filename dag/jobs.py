@@ -16,6 +16,19 @@ CD_HISTORY = dg.AssetSelection.assets(
 # `--config-json '{"execution": {"config": {"multiprocess": {}}}}'` picks multiprocess instead.
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
+# Run monitoring (dag/dagster.yaml, README "Run monitoring"): the daemon fails a run that is still
+# in progress after its job's `dagster/max_runtime` (seconds; job tags become run tags, and a
+# launch's `--tags '{"dagster/max_runtime": "..."}'` overrides them). With the local run launcher
+# this is also what fails a run whose worker was killed (SIGKILL, OOM) together with its server.
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+HOUR = 3600
+
+
+def max_runtime(hours: int) -> dict[str, str]:
+    """The run tag that bounds a job's runs to `hours` (range runs included)."""
+    return {MAX_RUNTIME_TAG: str(hours * HOUR)}
+
+
 nps_targets = dg.AssetSelection.groups("NPS")
 # All four bronze series are roots (cd_prices is not downstream of cd_stockcode): select the group.
 cd_daily_targets = dg.AssetSelection.groups("CD") - CD_TURSO_LOADS - CD_HISTORY
@@ -26,7 +39,8 @@ nps_history_job = dg.define_asset_job(
     selection=nps_targets,
     config=IN_PROCESS,
     description="NPS end to end per month: raw CSV to PostgreSQL and the company layer",
-    tags={"domain": "pension", "data_tier": "mixed"},
+    # A month takes minutes; a single-run range over years of months takes hours.
+    tags={"domain": "pension", "data_tier": "mixed", **max_runtime(hours=6)},
 )
 
 cd_daily_update_job = dg.define_asset_job(
@@ -34,7 +48,7 @@ cd_daily_update_job = dg.define_asset_job(
     selection=cd_daily_targets,
     config=IN_PROCESS,
     description="KRX daily update per (date, exchange): bronze to gold and the PostgreSQL loads",
-    tags={"domain": "stock", "data_tier": "mixed", "type": "daily_update"},
+    tags={"domain": "stock", "data_tier": "mixed", "type": "daily_update", **max_runtime(hours=2)},
 )
 
 cd_daily_update_turso_job = dg.define_asset_job(
@@ -42,7 +56,8 @@ cd_daily_update_turso_job = dg.define_asset_job(
     selection=cd_turso_targets,
     config=IN_PROCESS,
     description="Load CD's gold serving tables into Turso (same tables and loader as PostgreSQL)",
-    tags={"domain": "stock", "data_tier": "gold", "target": "turso"},
+    # Turso Cloud loads go row batch by row batch through a local replica: slower than PostgreSQL.
+    tags={"domain": "stock", "data_tier": "gold", "target": "turso", **max_runtime(hours=2)},
 )
 
 cd_history_job = dg.define_asset_job(
@@ -50,7 +65,7 @@ cd_history_job = dg.define_asset_job(
     selection=CD_HISTORY,
     config=IN_PROCESS,
     description="CD month-end history (20 years) through the daily update's source and digest",
-    tags={"domain": "stock", "data_tier": "silver", "type": "history"},
+    tags={"domain": "stock", "data_tier": "silver", "type": "history", **max_runtime(hours=6)},
 )
 
 cd_jobs = [cd_daily_update_job, cd_daily_update_turso_job, cd_history_job]

@@ -19,22 +19,95 @@ of every implementation on this machine, so the gate holds ours to the floor ins
 at most `floor_slack` x floor / peer, default 1.2) and reports status `floor`: not a failure,
 and not a plain pass either; the table shows both ratios. A floor that meets the target leaves
 the target in force.
-A case the suite could not run records why (`skip`): its gates are reported as skipped with that
-reason, never as passed. A gate with one side measured and the other simply missing (that
-benchmark crashed) fails, so a broken case can never make the run green by silence; a gate with
-neither side measured (its bench module deselected, e.g. with `-k`) is reported as `n/a`.
+A peer case may be skipped only when the peer cannot run here at all: its import, or a library
+it needs, is missing (`peer_call` raises `PeerUnavailable`, whose reason carries the
+`PEER_UNAVAILABLE` marker). Its gates are then reported as skipped with that reason, never as
+passed. Any other error of a peer (a harness `TypeError`, a peer crash) is never a skip:
+`peer_call` raises `PeerError`, which the bench modules do not catch, so the benchmark errors
+and its gates fail; and a skip recorded with any other reason fails its gates too. A gate with
+one side measured and the other simply missing (that benchmark crashed) fails, so a broken case
+can never make the run green by silence; a gate with neither side measured (its bench module
+deselected, e.g. with `-k`) is reported as `n/a`.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 
 METRICS = ("time", "memory", "fact")
+# The only skip a gate accepts: the peer cannot run here (see `peer_call`).
+PEER_UNAVAILABLE = "peer unavailable"
+T = TypeVar("T")
+
+
+class PeerUnavailable(ValueError):
+    """The peer's import, or a library (API) it needs, is missing here: its case is a skip.
+
+    A `ValueError`, so the bench modules' peer handlers (`except PEER_ERRORS`) record the skip."""
+
+
+class PeerError(RuntimeError):
+    """Any other error of a peer call: a harness bug or a peer crash, never a skip.
+
+    A `RuntimeError` on purpose: the bench modules' peer handlers do not catch it, so the
+    benchmark errors, the case stays unmeasured and its gates fail."""
+
+
+def _raised_inside(error: BaseException, package: str) -> bool:
+    """Whether the error passed through code of `package` (the peer library itself)."""
+    tb: TracebackType | None = error.__traceback__
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module == package or module.startswith(f"{package}."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _missing_import(error: ImportError, package: str) -> bool:
+    """The peer package itself is not installed, or its own import of a library failed."""
+    name = (error.name or "").split(".")[0] if isinstance(error, ModuleNotFoundError) else ""
+    return name == package or _raised_inside(error, package)
+
+
+def _missing_api(error: BaseException, package: str) -> bool:
+    """The peer library calls an API that the installed polars has removed."""
+    from polars.exceptions import ArgumentRemovedError
+
+    return isinstance(error, ArgumentRemovedError) and _raised_inside(error, package)
+
+
+def peer_call(package: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a peer (the library importable as `package`) and classify its failure.
+
+    A missing import of the peer or of a library it imports, or an API of the installed libraries
+    that the peer still calls, raises `PeerUnavailable` (a skip). Every other exception raises
+    `PeerError` (the gate fails), whatever its type: a `TypeError` from our harness is a bug."""
+    try:
+        return call(*args, **kwargs)
+    except ImportError as error:
+        if not _missing_import(error, package):
+            raise PeerError(f"{package}: {type(error).__name__}: {error}") from error
+        raise PeerUnavailable(
+            f"{PEER_UNAVAILABLE}: {package} or a library it imports is missing "
+            f"({type(error).__name__}: {error})"
+        ) from error
+    except Exception as error:
+        if _missing_api(error, package):
+            raise PeerUnavailable(
+                f"{PEER_UNAVAILABLE}: {package} calls an API the installed libraries removed "
+                f"({type(error).__name__}: {error})"
+            ) from error
+        raise PeerError(
+            f"{package} failed (a harness or peer error, not a skip): "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 class GateFileError(ValueError):
@@ -211,6 +284,13 @@ def _seconds(record: CaseRecord, per_row: bool) -> float | None:
     return record.median / record.rows
 
 
+def _skip_detail(case: str, reason: str) -> str:
+    """A recorded skip: `skip: ...` only for an unavailable peer, otherwise a failure detail."""
+    if PEER_UNAVAILABLE in reason:
+        return f"skip: {case}: {reason}"
+    return f"{case} was skipped, but only a missing import or library may skip a peer: {reason}"
+
+
 def _quantity(results: Results, gate: Gate, case: str) -> tuple[float | None, str]:
     """The gated quantity of one side, or (None, why it is missing)."""
     if gate.metric == "fact":
@@ -218,13 +298,13 @@ def _quantity(results: Results, gate: Gate, case: str) -> tuple[float | None, st
             return results.facts[case], ""
         record = results.cases.get(case)
         if record is not None and record.skip:
-            return None, f"skip: {case}: {record.skip}"
+            return None, _skip_detail(case, record.skip)
         return None, f"fact {case} was not recorded"
     record = results.cases.get(case)
     if record is None:
         return None, f"case {case} was not measured"
     if record.skip:
-        return None, f"skip: {case}: {record.skip}"
+        return None, _skip_detail(case, record.skip)
     value = _seconds(record, gate.per_row) if gate.metric == "time" else record.peak_rss
     if value is None:
         return None, f"case {case} has no {gate.metric} measurement"

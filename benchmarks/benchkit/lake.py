@@ -21,6 +21,7 @@ from dagster import AssetExecutionContext
 from deltalake import write_deltalake
 
 from benchkit.data import IO_START, partition_keys
+from benchkit.gates import peer_call
 from dag_io import DeltaIOManager, ParquetIOManager
 
 DAILY = dg.DailyPartitionsDefinition(start_date=f"{IO_START:%Y-%m-%d}")
@@ -29,6 +30,7 @@ ASSET = dg.AssetKey(["bench_lake"])
 METADATA = {"partition_by": "date"}
 LAZY = dg.DagsterType(lambda _, value: True, name="PolarsLazyFrame", typing_type=pl.LazyFrame)
 _INSTANCE: list[dg.DagsterInstance] = []
+PEER = "dagster_polars"  # the peer's import name (gates.peer_call)
 
 
 def instance() -> dg.DagsterInstance:
@@ -98,10 +100,16 @@ def write_floor(fmt: str, root: Path, frame: pl.DataFrame, context: Any = None) 
 
 
 def write_peer(fmt: str, root: Path, frame: pl.DataFrame, context: dg.OutputContext) -> None:
-    with warnings.catch_warnings():
-        # dagster-polars passes deltalake's deprecated `without_files`; not ours to fix.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        peer_manager(fmt, root).handle_output(context, frame.lazy())
+    """dagster-polars' write; a missing import or removed API is a skip, any other error is not
+    (`gates.peer_call`)."""
+
+    def write() -> None:
+        with warnings.catch_warnings():
+            # dagster-polars passes deltalake's deprecated `without_files`; not ours to fix.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            peer_manager(fmt, root).handle_output(context, frame.lazy())
+
+    peer_call(PEER, write)
 
 
 WRITERS: dict[str, Callable[[str, Path, pl.DataFrame, Any], None]] = {
@@ -124,9 +132,14 @@ def read_floor(fmt: str, root: Path, context: Any = None) -> pl.DataFrame:
 
 
 def read_peer(fmt: str, root: Path, context: dg.InputContext) -> pl.DataFrame:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return peer_manager(fmt, root).load_input(context).collect()
+    """dagster-polars' read, classified as `write_peer`."""
+
+    def read() -> pl.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return peer_manager(fmt, root).load_input(context).collect()
+
+    return peer_call(PEER, read)
 
 
 READERS: dict[str, Callable[[str, Path, Any], pl.DataFrame]] = {

@@ -4,8 +4,9 @@ and the ways the replaced engine (pandas + psycopg) or a plain client would load
 Every case loads the same gold rows into a table that does not exist yet (the setup drops it),
 creating it as part of the measured work, and commits once.
 
-PostgreSQL: ours = `PostgresResource.load(mode="replace")` (staging table, binary COPY through
-ADBC, swap in one transaction); floor = ADBC `adbc_ingest(mode="replace")`; psycopg 3
+PostgreSQL: ours = `PostgresResource.load(mode="replace")` (one transaction: lock, catalogue
+lookup, CREATE TABLE here since the setup dropped it, else a DELETE of the old rows, then binary
+COPY through ADBC in ~32 KiB Arrow batches); floor = ADBC `adbc_ingest(mode="replace")`; psycopg 3
 `executemany` (INSERT, pipelined by psycopg); psycopg `COPY ... FROM STDIN` with `write_row`
 per row; and a CSV buffer written by Polars and streamed through `COPY ... (FORMAT csv)`.
 The row-by-row peers get Python tuples from `DataFrame.iter_rows`/`rows`, inside the timing.

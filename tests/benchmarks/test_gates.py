@@ -114,12 +114,22 @@ def test_memory_and_fact_regressions_fail() -> None:
     assert outcome["pruned_read"].failed
 
 
-def test_skipped_peer_is_reported_as_skip_not_pass() -> None:
+def test_unavailable_peer_is_reported_as_skip_not_pass() -> None:
     results = _results(0.15)
-    results.skipped("pg.executemany", "peer crashed on polars 2.x")
+    reason = f"{gates.PEER_UNAVAILABLE}: psycopg is missing (ModuleNotFoundError: psycopg)"
+    results.skipped("pg.executemany", reason)
     outcome = _by_name(gates.evaluate(gates.parse_gates(TOML, "full"), results))["load_vs_peer"]
     assert outcome.status == "skip"
-    assert "peer crashed on polars 2.x" in outcome.detail
+    assert reason in outcome.detail
+
+
+def test_peer_skipped_for_any_other_reason_fails_the_gate() -> None:
+    results = _results(0.15)
+    results.skipped("pg.executemany", "peer failed: TypeError: run() got an unexpected keyword")
+    outcome = _by_name(gates.evaluate(gates.parse_gates(TOML, "full"), results))["load_vs_peer"]
+    assert outcome.failed
+    assert "only a missing import or library may skip a peer" in outcome.detail
+    assert "TypeError" in outcome.detail
 
 
 def test_missing_side_fails_and_unrun_gate_is_not_applicable() -> None:
@@ -278,3 +288,210 @@ def test_breached_gate_fails_a_pytest_run(tmp_path: Path) -> None:
     assert "FAIL    fast_vs_slow" in bad.stdout
     assert "1 gate(s) breached: fast_vs_slow" in bad.stdout
     assert (tmp_path / "results" / "gates-quick.json").exists()
+
+
+# --- Peer errors: only a missing import or library is a skip -------------------------------------
+FAKE_PEER = '''
+import polars as pl
+
+
+def missing_library():
+    import fakepeer_needs_this_library  # noqa: F401
+
+
+def removed_api(path):
+    return pl.scan_parquet(path, rechunk=True)
+
+
+def crash():
+    raise ValueError("peer bug")
+'''
+
+
+@pytest.fixture
+def fakepeer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """A peer library `fakepeer` on sys.path (its own import of a library fails on call)."""
+    package = tmp_path / "peers" / "fakepeer"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(FAKE_PEER)
+    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.delitem(sys.modules, "fakepeer", raising=False)
+    import fakepeer
+
+    return fakepeer
+
+
+def _absent_peer(fp: ModuleType, path: Path) -> None:
+    import fakepeer_not_installed  # noqa: F401
+
+
+def _harness_import(fp: ModuleType, path: Path) -> None:
+    import benchkit_helper_that_does_not_exist  # noqa: F401
+
+
+def _harness_removed_api(fp: ModuleType, path: Path) -> None:
+    import polars as pl
+
+    pl.scan_parquet(path, rechunk=True)  # a removed API called by the harness, not the peer
+
+
+CALLS = {
+    "peer-absent": ("fakepeer_not_installed", _absent_peer),
+    "peer-library-absent": ("fakepeer", lambda fp, path: fp.missing_library()),
+    "peer-calls-removed-api": ("fakepeer", lambda fp, path: fp.removed_api(path)),
+    "harness-type-error": ("fakepeer", lambda fp, path: fp.removed_api(path, 1)),
+    "peer-crash": ("fakepeer", lambda fp, path: fp.crash()),
+    "harness-import-error": ("fakepeer", _harness_import),
+    "harness-calls-removed-api": ("fakepeer", _harness_removed_api),
+}
+
+
+@pytest.mark.parametrize(
+    ("call", "expected", "detail"),
+    [
+        ("peer-absent", "PeerUnavailable", "ModuleNotFoundError"),
+        ("peer-library-absent", "PeerUnavailable", "a library it imports is missing"),
+        ("peer-calls-removed-api", "PeerUnavailable", "ArgumentRemovedError"),
+        # Every other error, whatever its type, is a harness or peer error: never a skip.
+        ("harness-type-error", "PeerError", "TypeError"),
+        ("peer-crash", "PeerError", "ValueError: peer bug"),
+        ("harness-import-error", "PeerError", "ModuleNotFoundError"),
+        ("harness-calls-removed-api", "PeerError", "ArgumentRemovedError"),
+    ],
+)
+def test_peer_call_skips_only_a_missing_import_or_library(
+    call: str, expected: str, detail: str, fakepeer: ModuleType, tmp_path: Path
+) -> None:
+    package, function = CALLS[call]
+    with pytest.raises((gates.PeerUnavailable, gates.PeerError)) as raised:
+        gates.peer_call(package, function, fakepeer, tmp_path / "x.parquet")
+    assert type(raised.value).__name__ == expected, raised.value
+    assert detail in str(raised.value)
+    assert (gates.PEER_UNAVAILABLE in str(raised.value)) == (expected == "PeerUnavailable")
+
+
+def test_peer_call_returns_the_peer_result() -> None:
+    assert gates.peer_call("fakepeer", lambda a, b: a + b, 1, b=2) == 3
+
+
+def test_bench_modules_skip_unavailable_peers_and_let_peer_errors_through() -> None:
+    """The bench modules' peer handlers catch `PEER_ERRORS`: `PeerUnavailable` is one of them (a
+    recorded skip), `PeerError` is none of them (the benchmark errors, its gates fail)."""
+    source = (ROOT / "benchmarks" / "test_bench_io_managers.py").read_text()
+    handled = source.split("PEER_ERRORS = (", 1)[1].split(")", 1)[0]
+    names = {name.strip().rsplit(".", 1)[-1] for name in handled.split(",") if name.strip()}
+    assert names == {"AttributeError", "TypeError", "ValueError", "PolarsError", "DagsterError"}
+    assert issubclass(gates.PeerUnavailable, ValueError)
+    import dagster as dg
+    from polars.exceptions import PolarsError
+
+    caught = (AttributeError, TypeError, ValueError, PolarsError, dg.DagsterError)
+    assert not issubclass(gates.PeerError, caught)
+
+
+PEER_BENCH = '''
+import os
+import time
+
+import pytest
+from benchkit import gates
+
+# What the bench modules' peer handlers catch (benchmarks/test_bench_io_managers.py).
+PEER_ERRORS = (AttributeError, TypeError, ValueError)
+PACKAGE = "demo_peer_not_installed"
+
+
+def ours():
+    time.sleep(0.002)
+
+
+def peer_ok():
+    time.sleep(0.004)
+
+
+def peer_missing():
+    import demo_peer_not_installed  # noqa: F401
+
+
+def peer_harness_bug():
+    time.sleep(0.004, 1)  # the harness calls the peer wrongly: TypeError
+
+
+PEERS = {"ok": peer_ok, "missing": peer_missing, "harness_bug": peer_harness_bug}
+
+
+def test_demo_ours(benchmark, record):
+    benchmark.pedantic(ours, rounds=2)
+    record.timing("demo.ours", benchmark, rows=1)
+
+
+def test_demo_peer(benchmark, record):
+    peer = PEERS[os.environ["DEMO_PEER"]]
+    if os.environ["DEMO_WRAP"] == "1":
+        def call():
+            return gates.peer_call(PACKAGE, peer)
+    else:  # a bench module that calls its peer bare and records any handled error as a skip
+        call = peer
+    try:
+        call()
+    except PEER_ERRORS as error:
+        record.skip("demo.peer", f"demo peer failed: {type(error).__name__}: {error}")
+        pytest.skip(f"demo.peer: {error}")
+    benchmark.pedantic(call, rounds=2)
+    record.timing("demo.peer", benchmark, rows=1)
+'''
+
+
+def test_peer_harness_error_fails_a_pytest_run(tmp_path: Path) -> None:
+    """End to end through the real conftest hook: a peer whose import is missing is a skip (exit
+    0); a harness TypeError in the peer fails its gate (exit 1), whether it propagates through
+    `peer_call` or a bench module catches it and records a skip."""
+    gates_file = tmp_path / "gates.toml"
+    gates_file.write_text(
+        '[gates.ours_vs_peer]\nmetric = "time"\nnumerator = "demo.ours"\n'
+        'denominator = "demo.peer"\nmax = 100\nreason = "demo"\n'
+    )
+    (tmp_path / "test_peer_bench.py").write_text(PEER_BENCH)
+    conftest = (ROOT / "benchmarks" / "conftest.py").read_text()
+    conftest = conftest.replace(
+        "BENCH_DIR = Path(__file__).resolve().parent",
+        f"BENCH_DIR = Path({str(ROOT / 'benchmarks')!r})",
+    ).replace('GATES_FILE = BENCH_DIR / "gates.toml"', f"GATES_FILE = Path({str(gates_file)!r})")
+    assert str(gates_file) in conftest, "benchmarks/conftest.py changed: update this test"
+    (tmp_path / "conftest.py").write_text(conftest)
+
+    def run(peer: str, wrap: str = "1") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", str(tmp_path), "--benchmark-only", "-q", "-rs",
+             "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", "/dev/null"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DEMO_PEER": peer, "DEMO_WRAP": wrap,
+                 "BENCH_RESULTS_DIR": str(tmp_path / "results"), "BENCH_MODE": "quick"},
+            timeout=120,
+            check=False,
+        )
+
+    def output(done: subprocess.CompletedProcess[str]) -> str:
+        return done.stdout[-3000:] + done.stderr[-2000:]
+
+    good = run("ok")
+    assert good.returncode == 0, output(good)
+    assert "pass    ours_vs_peer" in good.stdout
+
+    missing = run("missing")
+    assert missing.returncode == 0, output(missing)
+    assert "skip    ours_vs_peer" in missing.stdout
+    assert f"{gates.PEER_UNAVAILABLE}: demo_peer_not_installed" in missing.stdout
+
+    raised = run("harness_bug")
+    assert raised.returncode == 1, output(raised)
+    assert "PeerError" in raised.stdout and "TypeError" in raised.stdout
+    assert "FAIL    ours_vs_peer" in raised.stdout
+    assert "case demo.peer was not measured" in raised.stdout
+    assert "1 gate(s) breached: ours_vs_peer" in raised.stdout
+
+    swallowed = run("harness_bug", wrap="0")
+    assert swallowed.returncode == 1, output(swallowed)
+    assert "FAIL    ours_vs_peer" in swallowed.stdout
+    assert "only a missing import or library may skip a peer" in swallowed.stdout
