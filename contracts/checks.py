@@ -270,7 +270,7 @@ def conclude(
                 asset_key=asset.key,
                 check_name=check,
                 passed=result.passed,
-                metadata={**(result.metadata or {}), "partition_range": f"{keys[0]}...{keys[-1]}"},
+                metadata={"partitions": f"{keys[0]}...{keys[-1]}", **(result.metadata or {})},
                 target_materialization_data=targets.get(key),
                 severity=result.severity,
                 description=result.description,

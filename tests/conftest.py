@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,6 +36,46 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.mkdir()
     monkeypatch.setenv("DAG_DATA_DIR", str(path))
     return path
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One run of the README's main command, `python -m dag.demo`, at small sample sizes."""
+
+    data: Path
+    returncode: int
+    output: str
+
+    @property
+    def home(self) -> Path:
+        return self.data / "dagster_home"
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo on the embedded defaults (its own pgserver, no external service), run once per
+    session: tests/test_demo.py checks its output, the UI tests browse the instance it leaves."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.endswith(("_POSTGRES_HOST", "DAGSTER_HOME"))
+    }
+    env = {
+        **inherited,
+        "DAG_DATA_DIR": str(data),
+        "NPS_SAMPLE_ROWS": "400",
+        "NPS_MIN_FILE_BYTES": "1024",
+        "KRX_SAMPLE_SCALE": "0.03",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "dag.demo", "--cd-days", "2025-11-06", "2025-11-07"],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return DemoRun(data, result.returncode, result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,55 @@ CLI_TIMEOUT_SEC = 300.0
 NPS_SAMPLE_ROWS = "300"
 # 300 sample rows make a ~25 KB monthly file: lower the 100 KiB "file too small" check floor.
 NPS_MIN_FILE_BYTES = "4096"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RENDER_TIMEOUT_MS = 60_000
+# The lineage view opens at its detail zoom and draws only the nodes inside the viewport; a tall
+# viewport keeps every node of the largest group (CD) in view, with its full name as a label.
+# Each node shows "Loading..." until its materialization/check status has arrived.
+STATUSES_LOADED = "() => !document.body.innerText.includes('Loading...')"
+VIEWPORT = {"width": 2000, "height": 4000}
+# The UI's "Join the Dagster community" dialog stays closed once this browser key is set.
+DISMISS_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', '\"1\"');"
+
+SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A headless Chromium context with a fresh profile; skipped only outside CI without it."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: run .ci/install-browser (Debian's chromium package)"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
+        context.add_init_script(DISMISS_COMMUNITY_DIALOG)
+        try:
+            yield context
+        finally:
+            context.close()
+
 
 
 def free_port() -> int:
@@ -209,18 +259,17 @@ def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
-    """`dagster-webserver` from the repository root (code location found via [tool.dagster])."""
-    ops = make_operating(tmp_path_factory.mktemp("webserver"), {})
+@contextmanager
+def serving_webserver(env: dict[str, str], log: Path) -> Iterator[Webserver]:
+    """`dagster-webserver` from the repository root (code location found via [tool.dagster])
+    with `env`'s DAGSTER_HOME, stopped (with its code server) afterwards."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = ops.home / "webserver.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)],
             cwd=REPO_ROOT,
-            env=ops.env,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the code server child stops with it
@@ -235,6 +284,14 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
         yield server
     finally:
         stop_group(process)
+
+
+@pytest.fixture(scope="session")
+def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webserver]:
+    """A webserver on a fresh, empty instance."""
+    ops = make_operating(tmp_path_factory.mktemp("webserver"), {})
+    with serving_webserver(ops.env, ops.home / "webserver.log") as server:
+        yield server
 
 
 def stop_group(process: subprocess.Popen) -> None:

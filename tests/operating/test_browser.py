@@ -8,65 +8,16 @@ page is opened on the test webserver, its screenshot kept in `artifacts/screensh
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dag.definitions import defs
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-RENDER_TIMEOUT_MS = 60_000
-# The lineage view opens at its detail zoom and draws only the nodes inside the viewport; a tall
-# viewport keeps every node of the largest group (CD) in view, with its full name as a label.
-# Each node shows "Loading..." until its materialization/check status has arrived.
-STATUSES_LOADED = "() => !document.body.innerText.includes('Loading...')"
-VIEWPORT = {"width": 2000, "height": 4000}
-# The UI's "Join the Dagster community" dialog stays closed once this browser key is set.
-DISMISS_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', '\"1\"');"
+from tests.operating.conftest import RENDER_TIMEOUT_MS, SCREENSHOTS, STATUSES_LOADED, VIEWPORT
 
 GROUPS: dict[str, list[str]] = {}
 for _spec in defs.resolve_all_asset_specs():
     GROUPS.setdefault(_spec.group_name or "default", []).append(_spec.key.to_user_string())
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A headless Chromium context with a fresh profile; skipped only outside CI without it."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: run .ci/install-browser (Debian's chromium package)"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser test: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport=VIEWPORT,
-        )
-        context.add_init_script(DISMISS_COMMUNITY_DIALOG)
-        try:
-            yield context
-        finally:
-            context.close()
 
 
 def node_label(page: Any, asset: str) -> Any:
