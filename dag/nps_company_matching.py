@@ -17,6 +17,15 @@ tests call them on literal frames. Rules (DOMAINS.md, NPS "Company layer"):
 
 The candidate pool of a month is that month's own registered companies and their names, so a
 month's decisions depend on that month's digest only (idempotent and order-independent).
+
+Bounded work: the trigram step is linear in the length of the names. Only the first
+`TRIGRAM_NAME_CHARS` (200, silver's default NPS_MAX_FIELD_CHARS, so every digest name is whole)
+characters of a name make trigrams, so a name has at most 201 distinct trigrams; the characters
+are exploded once (a name is never copied per trigram) and rows and names travel through the
+explosion as integer ids; a trigram carried by more than `TRIGRAM_MAX_FANOUT` names of one
+block (month + district) is not used to find candidates (it still counts in the similarity's
+denominator), so each trigram of a row meets at most that many names. Normal names in normal
+blocks give exactly the pg_trgm similarities.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ REGISTRATION_SIMILARITY = 0.95
 ALIAS_SIMILARITY = 0.92
 ALIAS_MIN_LENGTH = 3
 TRIGRAM_TOP_K = 3
+TRIGRAM_NAME_CHARS = 200  # characters of a name that make trigrams (silver's default limit)
+TRIGRAM_MAX_FANOUT = 5_000  # a trigram in more names of a block finds no candidates by itself
 ACCEPT_AT = 0.90
 REVIEW_AT = 0.75
 ALIAS_SIMILARITY_AT = 0.95
@@ -146,38 +157,72 @@ def decision(score_expr: pl.Expr) -> pl.Expr:
     )
 
 
-def explode_trigrams(frame: pl.LazyFrame, name_col: str, keep: list[str]) -> pl.LazyFrame:
-    """One row per distinct (row, trigram) of `name_col`, plus `n_trigrams` of the name."""
-    padded = pl.lit("  ") + pl.col(name_col) + pl.lit(" ")
+def explode_trigrams(
+    frame: pl.LazyFrame, name_col: str, keep: list[str], max_chars: int = TRIGRAM_NAME_CHARS
+) -> pl.LazyFrame:
+    """One row per distinct (row, trigram) of the first `max_chars` characters of `name_col`,
+    plus `n_trigrams` of the name: at most `max_chars + 1` rows per name, built in linear work
+    (the padded name is split into characters once; trigram i joins characters i, i+1, i+2).
+    Keep `keep` small (ids, short codes): its values are repeated on every trigram row."""
+    chars = (pl.lit("  ") + pl.col(name_col).str.slice(0, max_chars) + pl.lit(" ")).str.split("")
+    count = pl.col("_chars").list.len() - 2  # trigrams of the padded name (>= 2)
     return (
         frame.filter(pl.col(name_col).is_not_null() & (pl.col(name_col).str.len_chars() > 0))
-        .select(*keep, padded.alias("_padded"))
-        .with_columns(_start=pl.int_ranges(0, pl.col("_padded").str.len_chars() - 2))
-        .explode("_start")
-        .with_columns(trigram=pl.col("_padded").str.slice(pl.col("_start"), 3))
-        .select(*keep, "trigram")
+        .select(*keep, chars.alias("_chars"))
+        .select(
+            *keep,
+            pl.col("_chars").list.slice(0, count).alias("_c0"),
+            pl.col("_chars").list.slice(1, count).alias("_c1"),
+            pl.col("_chars").list.slice(2, count).alias("_c2"),
+        )
+        .explode("_c0", "_c1", "_c2")
+        .select(*keep, trigram=pl.concat_str("_c0", "_c1", "_c2"))
         .unique()
         .with_columns(n_trigrams=pl.len().over(keep))
     )
 
 
+def trigram_pairs(
+    rows: pl.LazyFrame,
+    names: pl.LazyFrame,
+    *,
+    block: list[str],
+    max_chars: int = TRIGRAM_NAME_CHARS,
+    max_fanout: int = TRIGRAM_MAX_FANOUT,
+) -> pl.LazyFrame:
+    """The trigram join behind `trigram_candidates`: one row per (row trigram, name trigram)
+    pair in the same block, as `_left` (row index in `rows`), `_right` (row index in `names`),
+    `n_left`, `n_right`. At most `max_fanout` names per row trigram: a trigram carried by more
+    names of its block is left out of the join (not out of `n_right`)."""
+    left = explode_trigrams(rows.with_row_index("_left"), "name_norm", ["_left", *block], max_chars)
+    right = explode_trigrams(
+        names.with_row_index("_right"), "name", ["_right", *block], max_chars
+    ).filter(pl.len().over([*block, "trigram"]) <= max_fanout)
+    return left.rename({"n_trigrams": "n_left"}).join(
+        right.rename({"n_trigrams": "n_right"}), on=[*block, "trigram"], how="inner"
+    )
+
+
 def trigram_candidates(
-    rows: pl.LazyFrame, names: pl.LazyFrame, *, block: list[str], top_k: int = TRIGRAM_TOP_K
+    rows: pl.LazyFrame,
+    names: pl.LazyFrame,
+    *,
+    block: list[str],
+    top_k: int = TRIGRAM_TOP_K,
+    max_chars: int = TRIGRAM_NAME_CHARS,
+    max_fanout: int = TRIGRAM_MAX_FANOUT,
 ) -> pl.LazyFrame:
     """Top-`top_k` most similar candidate names per row, compared only within the same `block`.
 
     `rows`: `row_key`, the block columns and `name_norm`; `names`: `company_id`, the block columns
     and `name` (one row per company name). Similarity is the Jaccard index of the two trigram
-    sets (pg_trgm's `similarity`), the best name per company counts; ties go to the smaller id.
+    sets (pg_trgm's `similarity`) of the names' first `max_chars` characters, the best name per
+    company counts; ties go to the smaller id. Work is bounded as `trigram_pairs` says.
     Returns `row_key`, `company_id`, `similarity`, `rank` (1 = most similar).
     """
-    left = explode_trigrams(rows, "name_norm", ["row_key", *block]).rename({"n_trigrams": "n_left"})
-    right = explode_trigrams(names, "name", ["company_id", *block, "name"]).rename(
-        {"n_trigrams": "n_right"}
-    )
     overlap = (
-        left.join(right, on=[*block, "trigram"], how="inner")
-        .group_by("row_key", "company_id", "name")
+        trigram_pairs(rows, names, block=block, max_chars=max_chars, max_fanout=max_fanout)
+        .group_by("_left", "_right")
         .agg(
             shared=pl.len(),
             n_left=pl.col("n_left").first(),
@@ -189,7 +234,12 @@ def trigram_candidates(
             ).round(SCORE_DECIMALS)
         )
     )
-    best_per_company = overlap.group_by("row_key", "company_id").agg(pl.col("similarity").max())
+    best_per_company = (
+        overlap.join(names.with_row_index("_right").select("_right", "company_id"), on="_right")
+        .join(rows.with_row_index("_left").select("_left", "row_key"), on="_left")
+        .group_by("row_key", "company_id")
+        .agg(pl.col("similarity").max())
+    )
     return (
         best_per_company.sort(
             ["row_key", "similarity", "company_id"], descending=[False, True, False]
@@ -281,7 +331,7 @@ def _scored(
     )
 
 
-def candidates(rows: pl.LazyFrame) -> pl.LazyFrame:
+def candidates(rows: pl.LazyFrame, max_name_chars: int = TRIGRAM_NAME_CHARS) -> pl.LazyFrame:
     """Every scored candidate of every row (registration, else alias, else trigram top-3)."""
     companies = month_companies(rows)
     names = month_names(rows)
@@ -320,6 +370,7 @@ def candidates(rows: pl.LazyFrame) -> pl.LazyFrame:
             without_alias.select("row_key", "ym", "district", "name_norm"),
             names,
             block=["ym", "district"],
+            max_chars=max_name_chars,
         )
         .join(without_alias.select("row_key", "ym"), on="row_key")
         .select(
@@ -340,10 +391,11 @@ def candidates(rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def match_rows(digest: pl.LazyFrame) -> pl.LazyFrame:
-    """The match audit: every digest row once, with its best candidate, score and decision."""
+def match_rows(digest: pl.LazyFrame, max_name_chars: int = TRIGRAM_NAME_CHARS) -> pl.LazyFrame:
+    """The match audit: every digest row once, with its best candidate, score and decision.
+    Trigram similarity reads the first `max_name_chars` characters of each name."""
     rows = prepare_rows(digest)
-    scored = candidates(rows)
+    scored = candidates(rows, max_name_chars)
     best = (
         scored.sort(
             ["row_key", "score", "similarity", "company_id"],

@@ -1,18 +1,26 @@
 """Reading one NPS monthly workplace file (국민연금 가입 사업장 내역) into canonical string columns.
 
-The file is CP949 (UTF-8 with a BOM is accepted), 22 columns, one row per enrolled workplace.
-The header comes in variants (plain, a space after each comma, 2021-era names with notes in
-parentheses, legacy English codes); columns are recognised by the leading word of each name,
-never by position alone. Values stay strings exactly as delivered (bronze); typing is silver's job.
+The file is CP949, 22 columns, one row per enrolled workplace. Also accepted, and recorded in the
+file's metadata: UTF-8 with a BOM, UTF-8 without a BOM (chosen when the first 64 KiB decode with
+fewer undecodable bytes as UTF-8 than as CP949), and a gzip-compressed file (decompressed in
+memory, at most 1 GiB). Anything else fails with the file name and the reason: a ZIP archive,
+an HTML page, UTF-16 text, binary data, an unknown header, a line without 22 fields, an
+unbalanced quote (with its physical line number). The header comes in variants (plain, a space
+after each comma, 2021-era names with notes in parentheses, legacy English codes); columns are
+recognised by the leading word of each name, never by position alone. Values stay strings
+exactly as delivered (bronze); typing is silver's job.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import hashlib
+import io
 import re
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -153,11 +161,13 @@ class ParsedFile:
 
     frame: pl.DataFrame
     file_name: str
-    sha256: str
-    file_bytes: int
-    encoding: str
+    sha256: str  # of the delivered bytes
+    file_bytes: int  # of the CSV (after decompression; the lineage column `source_bytes`)
+    encoding: str  # cp949 | utf-8-sig | utf-8
     header_variant: str
     bytes_replaced: int
+    compression: str = "none"  # none | gzip
+    delivered_bytes: int = 0  # of the delivered file (the gzip size when compressed)
 
     @property
     def rows(self) -> int:
@@ -179,17 +189,127 @@ codecs.register_error("nps_count_replace", _count_and_replace)
 _BOM = codecs.BOM_UTF8
 
 
-def decode(raw: bytes) -> tuple[str, str, int]:
-    """Decode a file: UTF-8 when it starts with a BOM, else CP949; undecodable bytes become
-    U+FFFD. Returns (text, encoding, number of bytes replaced)."""
+ENCODING_LABELS = {
+    "cp949": "CP949",
+    "utf-8-sig": "UTF-8 with BOM",
+    "utf-8": "UTF-8 (no BOM)",
+}
+SNIFF_BYTES = 64 * 1024  # the head that decides the encoding and whether the file is text
+MAX_DECOMPRESSED_BYTES = 1 << 30  # a gzip delivery may expand to 1 GiB (a real month ~110 MB)
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy Excel .xls and other OLE documents
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # e.g. Excel's "Unicode text" export
+# Bytes that never occur in a CP949 / UTF-8 text file (controls except tab, LF, VT, FF, CR).
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+_HTML = re.compile(rb"^\s*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+
+
+def _replaced_in(raw: bytes, encoding: str) -> int:
+    """Bytes of `raw` that do not decode in `encoding`."""
     _counter.replaced = 0
+    raw.decode(encoding, errors="nps_count_replace")
+    return _counter.replaced
+
+
+def sniff_encoding(raw: bytes) -> str:
+    """`utf-8-sig` with a BOM; else `utf-8` when the head (cut at a line end) has non-ASCII bytes
+    and fewer of them fail to decode as UTF-8 than as CP949; else `cp949` (ties included).
+
+    CP949 Hangul is almost never valid UTF-8 (its lead bytes 0xB0-0xC8 are mostly UTF-8
+    continuation bytes) and UTF-8 Hangul leaves stray 0x80 bytes in CP949, so the two counts are
+    far apart on any real head; a few stray bytes (counted later) do not tip the choice."""
     if raw.startswith(_BOM):
-        text = raw[len(_BOM) :].decode("utf-8", errors="nps_count_replace")
-        encoding = "utf-8-sig"
-    else:
-        text = raw.decode("cp949", errors="nps_count_replace")
-        encoding = "cp949"
+        return "utf-8-sig"
+    head = raw[:SNIFF_BYTES]
+    if head.isascii():
+        return "cp949"
+    if len(raw) > SNIFF_BYTES and (end := head.rfind(b"\n")) > 0:
+        head = head[: end + 1]  # never cut a multi-byte character
+    utf8_bad = _replaced_in(head, "utf-8")
+    return "utf-8" if utf8_bad < _replaced_in(head, "cp949") else "cp949"
+
+
+def decode(raw: bytes) -> tuple[str, str, int]:
+    """Decode a file in the encoding `sniff_encoding` chooses; undecodable bytes become U+FFFD.
+    Returns (text, encoding, number of bytes replaced)."""
+    encoding = sniff_encoding(raw)
+    _counter.replaced = 0
+    body = raw[len(_BOM) :] if encoding == "utf-8-sig" else raw
+    text = body.decode("utf-8" if encoding == "utf-8-sig" else encoding, "nps_count_replace")
     return text, encoding, _counter.replaced
+
+
+def _not_csv(raw: bytes, file_name: str, what: str) -> None:
+    """Raise when the (decompressed) bytes are plainly not a CSV text file; `what` says which
+    bytes were looked at (e.g. "the file" or "the gzip content")."""
+    if raw.startswith(_ZIP_MAGIC):
+        raise NpsCsvError(
+            f"{file_name}: {what} is zip-compressed (a ZIP archive, e.g. .zip or .xlsx), not a "
+            "CSV text file; extract the CSV from it first"
+        )
+    if raw.startswith(_GZIP_MAGIC):
+        raise NpsCsvError(f"{file_name}: {what} is gzip-compressed twice; decompress it first")
+    if raw.startswith(_UTF16_BOMS):
+        raise NpsCsvError(
+            f"{file_name}: {what} is UTF-16 text (starts with the byte-order mark "
+            f"{raw[:2]!r}), not CP949 or UTF-8; save it as CP949 or UTF-8 first"
+        )
+    head = raw[:SNIFF_BYTES]
+    if _HTML.match(head):
+        raise NpsCsvError(
+            f"{file_name}: {what} is an HTML page, not CSV (starts with "
+            f"{head.lstrip()[:40]!r}); a portal error page instead of the file?"
+        )
+    controls = len(_CONTROL.findall(head))
+    nuls = head.count(b"\x00")
+    if raw.startswith(_OLE_MAGIC) or nuls or controls > len(head) // 100:
+        raise NpsCsvError(
+            f"{file_name}: {what} is not text (binary): {nuls} NUL and {controls} control "
+            f"bytes in the first {len(head)} bytes, starts with {head[:16]!r}"
+        )
+
+
+def unwrap(raw: bytes, file_name: str) -> tuple[bytes, str]:
+    """The CSV bytes of a delivered file and its compression (`none` or `gzip`).
+
+    A gzip file is decompressed in memory, at most MAX_DECOMPRESSED_BYTES (a larger expansion
+    is refused, never read further); a damaged or cut-short gzip stream is an error naming the
+    file. ZIP archives, HTML pages and binary data are refused with what they are."""
+    if not raw.startswith(_GZIP_MAGIC):
+        _not_csv(raw, file_name, "the file")
+        return raw, "none"
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            data = stream.read(MAX_DECOMPRESSED_BYTES + 1)
+    except (EOFError, OSError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+        raise NpsCsvError(
+            f"{file_name}: the file is gzip-compressed but its gzip stream is damaged or cut "
+            f"short ({len(raw)} bytes delivered): {error}"
+        ) from error
+    if len(data) > MAX_DECOMPRESSED_BYTES:
+        raise NpsCsvError(
+            f"{file_name}: the file is gzip-compressed and expands to more than "
+            f"{MAX_DECOMPRESSED_BYTES} bytes (refused; a real month is about 110 MB)"
+        )
+    _not_csv(data, file_name, "the gzip content")
+    return data, "gzip"
+
+
+def unwrap_head(head: bytes, file_name: str) -> bytes:
+    """The first CSV bytes of a file from its first delivered bytes only (a gzip head is
+    decompressed as far as it goes, at most SNIFF_BYTES out); refused like `unwrap`."""
+    if not head.startswith(_GZIP_MAGIC):
+        _not_csv(head, file_name, "the file")
+        return head
+    try:
+        data = zlib.decompressobj(wbits=31).decompress(head, SNIFF_BYTES)
+    except zlib.error as error:
+        raise NpsCsvError(
+            f"{file_name}: the file is gzip-compressed but its gzip stream is damaged: {error}"
+        ) from error
+    _not_csv(data, file_name, "the gzip content")
+    return data
 
 
 # --- header ---------------------------------------------------------------------------------
@@ -255,23 +375,52 @@ def _data_lines(data: bytes) -> pl.DataFrame:
     )
 
 
+_STRAY_QUOTE = '"'  # a quote left after every balanced quoted segment of a line is removed
+
+
 def _field_count_errors(data: bytes, file_name: str) -> None:
-    """Every non-blank data line must hold exactly 22 fields (quoted commas excluded)."""
-    lines = _data_lines(data).with_row_index("line_number", offset=2)
-    bad = lines.filter(
-        (pl.col("line").str.strip_chars("\r") != "")
-        & (
-            pl.col("line").str.replace_all(_QUOTED, "q").str.count_matches(",", literal=True) + 1
-            != len(CANONICAL_COLUMNS)
+    """Every non-blank data line must hold exactly 22 fields (quoted commas excluded) and close
+    every quote it opens (a quoted field may not span lines). Raises naming the first bad line
+    (1-based physical line number; the header is line 1) and, for a quote, the field it is in."""
+    unquoted = pl.col("line").str.replace_all(_QUOTED, "q")
+    lines = (
+        _data_lines(data)
+        .with_row_index("line_number", offset=2)
+        .with_columns(
+            bad_count=(pl.col("line").str.strip_chars("\r") != "")
+            & (unquoted.str.count_matches(",", literal=True) + 1 != len(CANONICAL_COLUMNS)),
+            open_quote=unquoted.str.contains(_STRAY_QUOTE, literal=True),
         )
+        .filter(pl.col("bad_count") | pl.col("open_quote"))
     )
+    if lines.is_empty():
+        return
+    problems: list[tuple[float, str]] = []  # (line, message): the earliest line is named first
+    bad = lines.filter("bad_count")
     if bad.height:
         first = bad.row(0, named=True)
         fields = first["line"].count(",") + 1 if '"' not in first["line"] else "?"
-        raise NpsCsvError(
-            f"{file_name}: {bad.height} data line(s) do not have {len(CANONICAL_COLUMNS)} fields; "
-            f"first is line {first['line_number']} ({fields} fields): {first['line'][:120]!r}"
+        problems.append(
+            (
+                first["line_number"],
+                f"{bad.height} data line(s) do not have {len(CANONICAL_COLUMNS)} fields; first "
+                f"is line {first['line_number']} ({fields} fields): {first['line'][:120]!r}",
+            )
         )
+    quotes = lines.filter("open_quote")
+    if quotes.height:
+        first = quotes.row(0, named=True)
+        rest = re.sub(_QUOTED, "q", first["line"])
+        field = rest[: rest.index('"')].count(",") + 1
+        problems.append(
+            (
+                first["line_number"] + 0.5,  # on the same line the field count is named first
+                f"unbalanced quote: line {first['line_number']} field {field} opens a quote that "
+                f"is not closed on that line ({quotes.height} line(s) with an unterminated quote; "
+                f"a quoted value may not span lines): {first['line'][:120]!r}",
+            )
+        )
+    raise NpsCsvError(f"{file_name}: " + "; ".join(m for _, m in sorted(problems)))
 
 
 def _field_counts_proven(data: bytes, value_bytes: pl.Series) -> bool:
@@ -310,9 +459,9 @@ def _read_body(data: bytes, columns: int, file_name: str) -> pl.DataFrame:
             empty_string_is_null=False,
             raise_if_empty=False,
         )
-    except pl.exceptions.PolarsError:
+    except pl.exceptions.PolarsError as error:
         _field_count_errors(data, file_name)  # raises NpsCsvError naming the first bad line
-        raise  # every line has 22 fields, so Polars' own error is the clearest
+        raise NpsCsvError(f"{file_name}: the CSV reader failed: {error}") from error
 
 
 def _empty(raw: bytes) -> bool:
@@ -329,17 +478,23 @@ def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
     """Parse one monthly file into canonical string columns plus lineage columns.
 
     Columns: the 22 canonical names (String, values exactly as delivered, empty fields as ""),
-    then source_file, source_sha256, source_bytes, line_number (1-based physical line; header is
-    line 1), header_variant and bytes_replaced (file-level count of undecodable bytes).
-    Blank lines are skipped. Raises `NpsCsvError` for an empty file, an unknown header, a header
-    without 22 columns, a data line without 22 fields, or a file with no data rows.
+    then source_file, source_sha256 (of the delivered bytes), source_bytes (of the CSV, after
+    gzip decompression), line_number (1-based physical line; header is line 1), header_variant
+    and bytes_replaced (file-level count of undecodable bytes). Blank lines are skipped.
+    Raises `NpsCsvError`, always naming the file, for an empty file, a file that is not CSV text
+    (ZIP archive, HTML page, binary, damaged gzip), an unknown header (with the encoding it was
+    read in), a header without 22 columns, a data line without 22 fields, an unbalanced quote
+    (with its line), or a file with no data rows.
     """
     if not raw or _empty(raw):
         raise NpsCsvError(f"{file_name}: file is empty ({len(raw)} bytes)")
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(lambda: hashlib.sha256(raw).hexdigest())  # releases the GIL
-        text, encoding, replaced = decode(raw)
-        header = parse_header(header_of(text, file_name), file_name)
+        content, compression = unwrap(raw, file_name)
+        if compression != "none" and _empty(content):
+            raise NpsCsvError(f"{file_name}: file is empty after {compression} decompression")
+        text, encoding, replaced = decode(content)
+        header = _header(text, file_name, encoding, compression)
         data = text.encode("utf-8")  # Polars reads UTF-8 bytes; the header line is skipped
         del text
         body = _read_body(data, len(header.columns), file_name)
@@ -359,7 +514,7 @@ def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
         *(pl.col(c).fill_null("") for c in CANONICAL_COLUMNS),
         pl.lit(file_name, pl.String).alias("source_file"),
         pl.lit(sha, pl.String).alias("source_sha256"),
-        pl.lit(len(raw), pl.Int64).alias("source_bytes"),
+        pl.lit(len(content), pl.Int64).alias("source_bytes"),
         pl.col("line_number").cast(pl.Int64),
         pl.lit(header.variant, pl.String).alias("header_variant"),
         pl.lit(replaced, pl.Int64).alias("bytes_replaced"),
@@ -368,11 +523,23 @@ def parse_bytes(raw: bytes, file_name: str) -> ParsedFile:
         frame=frame,
         file_name=file_name,
         sha256=sha,
-        file_bytes=len(raw),
+        file_bytes=len(content),
         encoding=encoding,
         header_variant=header.variant,
         bytes_replaced=replaced,
+        compression=compression,
+        delivered_bytes=len(raw),
     )
+
+
+def _header(text: str, file_name: str, encoding: str, compression: str) -> HeaderInfo:
+    """`parse_header` of the decoded text; an unrecognised header's error also says how the
+    file was read (encoding, decompression), since a wrong guess shows as garbled names."""
+    try:
+        return parse_header(header_of(text, file_name), file_name)
+    except NpsCsvError as error:
+        how = ENCODING_LABELS[encoding] + (", gzip-decompressed" if compression == "gzip" else "")
+        raise NpsCsvError(f"{error} (the file was read as {how})") from error
 
 
 _YM = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
@@ -386,31 +553,65 @@ def parse_ym(value: str) -> date | None:
     return date(int(match.group(1)), int(match.group(2)), 1)
 
 
-def file_month(frame: pl.DataFrame, file_name: str) -> date:
-    """The data month of a parsed file: the most frequent well-formed 자료생성년월 value."""
-    counts = (
-        frame.select(pl.col("data_created_ym").str.strip_chars())
-        .filter(pl.col("data_created_ym").str.contains(r"^\d{4}-(0[1-9]|1[0-2])$"))
+def file_month(frame: pl.DataFrame, file_name: str, expected: date | None = None) -> date:
+    """The data month of a parsed file: the most frequent well-formed 자료생성년월 value.
+
+    With `expected` (the partition's month), every row with a well-formed 자료생성년월 must carry
+    that month: otherwise the error names the months the file holds (rows of each), how many rows
+    disagree and the first of their line numbers. Malformed or empty values are left to silver,
+    which rejects and counts them."""
+    ym = pl.col("data_created_ym").str.strip_chars()
+    numbered = "line_number" in frame.columns
+    lines = pl.col("line_number") if numbered else pl.int_range(2, pl.len() + 2)
+    months = (
+        frame.select(ym, lines.alias("line"))
+        .filter(ym.str.contains(r"^\d{4}-(0[1-9]|1[0-2])$"))
         .group_by("data_created_ym")
-        .len()
-        .sort(["len", "data_created_ym"], descending=[True, False])
+        .agg(pl.len().alias("rows"), pl.col("line").sort().head(5).alias("lines"))
+        .sort(["rows", "data_created_ym"], descending=[True, False])
     )
-    if counts.height == 0:
+    if months.height == 0:
         raise NpsCsvError(f"{file_name}: no row has a valid 자료생성년월 (YYYY-MM)")
-    month = parse_ym(counts.item(0, "data_created_ym"))
+    month = parse_ym(months.item(0, "data_created_ym"))
     assert month is not None  # the filter above admits only valid months
-    return month
+    if expected is None:
+        return month
+    wanted = f"{expected:%Y-%m}"
+    other = months.filter(pl.col("data_created_ym") != wanted)
+    if other.is_empty():
+        return expected
+    disagree = int(other["rows"].sum())
+    examples = sorted(line for lines_ in other["lines"] for line in lines_)[:5]
+    held = ", ".join(
+        f"{r['data_created_ym']} ({r['rows']} rows)" for r in months.head(12).iter_rows(named=True)
+    )
+    more = f" and {months.height - 12} more months" if months.height > 12 else ""
+    raise NpsCsvError(
+        f"{file_name}: {disagree} of {int(months['rows'].sum())} rows carry another 자료생성년월 "
+        f"than the partition's {wanted}; the file holds {held}{more}; first disagreeing lines: "
+        f"{', '.join(map(str, examples))}"
+    )
 
 
-def peek_month(head: bytes, file_name: str) -> date:
-    """The data month of a file from its first bytes only (header + first complete rows)."""
-    text, _, _ = decode(head)
+def peek_months(head: bytes, file_name: str) -> dict[date, int]:
+    """The data months of a file from its first bytes only (header + the complete rows there):
+    rows per well-formed 자료생성년월, most frequent first (ties: first seen). A gzip head is
+    decompressed as far as it goes; a file that is not CSV text raises like `parse_bytes`."""
+    text, encoding, _ = decode(unwrap_head(head, file_name))
     header_line = header_of(text, file_name)
-    header = parse_header(header_line, file_name)
+    header = _header(text, file_name, encoding, "none")
     body = text[len(header_line) :].lstrip("\r\n")
     position = header.columns.index("data_created_ym")
     complete = body[: body.rfind("\n") + 1] if "\n" in body else ""
-    for row in csv.reader(complete.splitlines()):
+    counts: dict[date, int] = {}
+    for row in csv.reader(complete.splitlines()):  # at most SNIFF_BYTES of text: a few rows
         if len(row) > position and (month := parse_ym(row[position])):
-            return month
-    raise NpsCsvError(f"{file_name}: no valid 자료생성년월 in the first {len(head)} bytes")
+            counts[month] = counts.get(month, 0) + 1
+    if not counts:
+        raise NpsCsvError(f"{file_name}: no valid 자료생성년월 in the first {len(head)} bytes")
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))  # stable: ties keep order
+
+
+def peek_month(head: bytes, file_name: str) -> date:
+    """The most frequent data month among the complete rows of a file's first bytes."""
+    return next(iter(peek_months(head, file_name)))

@@ -4,8 +4,16 @@
 code text), rejects rows it cannot use (with the reason counted), removes exact duplicates on the
 natural key, and derives `name_norm`, `company_types`, `addr_key` and `avg_monthly_wage`.
 The business rules live in `dag.nps_rules` and are re-exported here.
+
+Bounded work per row: a row whose company name or an address (after trimming) is longer than
+NPS_MAX_FIELD_CHARS characters (default 200; the longest real names and addresses are well under
+100) is rejected with reason `field_too_long` and counted per column in the metadata
+(`rows_rejected_long_fields`, `rows_rejected_long_fields_by_column`, `long_field_examples` as
+file:line, never the value), so no later step (name normalisation, matching, the PostgreSQL key
+index) sees an unbounded text.
 """
 
+import os
 import time
 from typing import Any
 
@@ -50,6 +58,11 @@ DATE_COLUMNS = ("applied_at", "re_registered_at", "withdrawn_at")
 COUNT_COLUMNS = ("subscriber_count", "monthly_notice_amount", "new_subscribers", "lost_subscribers")
 NO_DATE = "0001-01-01"
 REJECT = "reject_reason"
+# Free-text columns whose length is bounded (characters, after trimming); NPS_MAX_FIELD_CHARS.
+LONG_FIELD_COLUMNS = ("company_name", "lot_number_address", "road_name_address")
+DEFAULT_MAX_FIELD_CHARS = 200
+LONG_FIELD_EXAMPLES = 5
+_LONG_FLAGS = tuple(f"long__{c}" for c in LONG_FIELD_COLUMNS)
 _TYPED_COLUMNS = (*CODE_WIDTHS, *STATUS_CODES, *DATE_COLUMNS)
 _INVALID_FLAGS = tuple(f"invalid__{c}" for c in _TYPED_COLUMNS)
 # Why a row is not used (first that applies); counted per month in the metadata.
@@ -57,6 +70,7 @@ REJECT_REASONS = (
     "data_created_ym_not_partition_month",
     "data_created_ym_missing",
     "company_name_missing",
+    "field_too_long",
     "count_missing_or_invalid",
 )
 DIGEST_COLUMNS: tuple[str, ...] = (
@@ -67,6 +81,16 @@ DIGEST_COLUMNS: tuple[str, ...] = (
     "addr_key",
     "avg_monthly_wage",
 )
+
+
+def max_field_chars() -> int:
+    """The longest company name / address silver accepts (NPS_MAX_FIELD_CHARS, default 200)."""
+    value = os.environ.get("NPS_MAX_FIELD_CHARS", "").strip()
+    if not value:
+        return DEFAULT_MAX_FIELD_CHARS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"NPS_MAX_FIELD_CHARS must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def _non_empty(name: str) -> pl.Expr:
@@ -93,10 +117,16 @@ def _date(name: str) -> pl.Expr:
     return pl.when(value == NO_DATE).then(None).otherwise(parsed)
 
 
-def typed(bronze: pl.LazyFrame) -> pl.LazyFrame:
+def typed(bronze: pl.LazyFrame, max_chars: int | None = None) -> pl.LazyFrame:
     """Bronze rows with trimmed text, typed canonical columns, `ym`, lineage, a `reject_reason`
-    (null for usable rows) and `invalid__<column>` flags (a value was delivered but could not
-    be typed, so it became null) for the cleaning statistics."""
+    (null for usable rows), `invalid__<column>` flags (a value was delivered but could not be
+    typed, so it became null) and `long__<column>` flags (longer than `max_chars`, default
+    `max_field_chars()`) for the cleaning statistics."""
+    limit = max_field_chars() if max_chars is None else max_chars
+    long_flags = [
+        (pl.col(c).str.len_chars() > limit).fill_null(False).alias(f"long__{c}")
+        for c in LONG_FIELD_COLUMNS
+    ]
     counts_ok = pl.all_horizontal(
         [pl.col(c).is_not_null() & (pl.col(c) >= 0) for c in COUNT_COLUMNS]
     )
@@ -119,6 +149,8 @@ def typed(bronze: pl.LazyFrame) -> pl.LazyFrame:
         .then(pl.lit("data_created_ym_missing"))
         .when(pl.col("company_name").is_null())
         .then(pl.lit("company_name_missing"))
+        .when(pl.any_horizontal(_LONG_FLAGS))
+        .then(pl.lit("field_too_long"))
         .when(~counts_ok)
         .then(pl.lit("count_missing_or_invalid"))
         .otherwise(pl.lit(None, pl.String))
@@ -129,7 +161,7 @@ def typed(bronze: pl.LazyFrame) -> pl.LazyFrame:
             "ym", "source_file", "line_number", pl.col(CANONICAL_COLUMNS).str.strip_chars()
         )
         .with_columns(map(_non_empty, CANONICAL_COLUMNS))
-        .with_columns(typed_values)
+        .with_columns(*typed_values, *long_flags)
         .with_columns(*invalid_flags, reject_reason)
         .drop(*_TYPED_COLUMNS)
         .rename({f"__{c}": c for c in _TYPED_COLUMNS})
@@ -178,6 +210,7 @@ def _stats_plan(typed_rows: pl.LazyFrame) -> pl.LazyFrame:
     wage = avg_monthly_wage(
         pl.col("monthly_notice_amount"), pl.col("subscriber_count"), pl.col("ym")
     ).filter(accepted)
+    too_long = pl.col(REJECT) == "field_too_long"
     return (
         typed_rows.group_by("ym")
         .agg(
@@ -189,6 +222,12 @@ def _stats_plan(typed_rows: pl.LazyFrame) -> pl.LazyFrame:
                 for reason in REJECT_REASONS
             ),
             *(pl.col(c).sum().alias(c) for c in _INVALID_FLAGS),
+            *(pl.col(c).filter(too_long).sum().alias(c) for c in _LONG_FLAGS),
+            pl.concat_str(pl.col("source_file"), pl.lit(":"), pl.col("line_number"))
+            .filter(too_long)
+            .sort()
+            .head(LONG_FIELD_EXAMPLES)
+            .alias("long_field_examples"),
             pl.col("company_name")
             .str.contains("\ufffd", literal=True)
             .sum()
@@ -201,10 +240,12 @@ def _stats_plan(typed_rows: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _metadata(stats: pl.DataFrame) -> dict[str, Any]:
-    total = stats.drop("ym").sum()
+def _metadata(stats: pl.DataFrame, max_chars: int) -> dict[str, Any]:
+    total = stats.drop("ym", "long_field_examples").sum()
     reasons = {r: int(total.item(0, f"rejected__{r}")) for r in REJECT_REASONS}
     invalid = {c.removeprefix("invalid__"): int(total.item(0, c)) for c in _INVALID_FLAGS}
+    long_by_column = {c.removeprefix("long__"): int(total.item(0, c)) for c in _LONG_FLAGS}
+    examples = [e for month in stats["long_field_examples"] for e in month]
     per_month = {
         f"{row['ym']:%Y-%m}": {k: v for k, v in row.items() if k != "ym"}
         for row in stats.with_columns(cs.float().round(0)).to_dicts()
@@ -213,6 +254,10 @@ def _metadata(stats: pl.DataFrame) -> dict[str, Any]:
         "rows_read": int(total.item(0, "rows_read")),
         "rows_rejected": int(total.item(0, "rows_rejected")),
         "rows_rejected_by_reason": dg.MetadataValue.json(reasons),
+        "max_field_chars": max_chars,
+        "rows_rejected_long_fields": reasons["field_too_long"],
+        "rows_rejected_long_fields_by_column": dg.MetadataValue.json(long_by_column),
+        "long_field_examples": dg.MetadataValue.json(examples[:LONG_FIELD_EXAMPLES]),
         "duplicates_removed": int(total.item(0, "duplicates_removed")),
         "values_invalid_set_null": dg.MetadataValue.json(invalid),
         "names_with_replacement_char": int(total.item(0, "names_with_replacement_char")),
@@ -239,7 +284,8 @@ def nps_his_digest(
     de-duplicated on (ym, company_name, business_reg_num, zip_code, subscriber_count,
     monthly_notice_amount); with normalised name, legal forms, address key and estimated wage."""
     started = time.perf_counter()
-    out, stats = digest_with_stats(typed(nps_his_download))
+    max_chars = max_field_chars()
+    out, stats = digest_with_stats(typed(nps_his_download, max_chars))
     months = {f"{m:%Y-%m}" for m in stats["ym"]}
     expected = {key[:7] for key in context.partition_keys}
     if months != expected:
@@ -247,7 +293,7 @@ def nps_his_digest(
             f"nps_his_digest partitions {sorted(expected)}: bronze nps_his_download holds months "
             f"{sorted(months)}"
         )
-    metadata = _metadata(stats)
+    metadata = _metadata(stats, max_chars)
     metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
     return dg.Output(out.lazy(), metadata=metadata)
 

@@ -42,6 +42,7 @@ from dag.nps_company_matching import (
     monthly_facts,
     review_queue,
 )
+from dag.nps_data_processing import max_field_chars
 from dag.nps_postgres_simple import (
     load_to_postgres,
     postgres_contract_check,
@@ -80,9 +81,12 @@ def nps_match_audit(
 
     Candidates: same registration number + addr_key (0.95), else an exact alias (0.92), else
     the 3 most trigram-similar names in the same sigungu; accepted >= 0.90, review 0.75-0.90.
+    Trigrams come from the first NPS_MAX_FIELD_CHARS characters of a name (silver's limit, so
+    every digest name is whole), and the candidate step's work is linear in the names' length.
     """
     started = time.perf_counter()
-    audit = match_rows(nps_his_digest).collect()
+    name_chars = max_field_chars()
+    audit = match_rows(nps_his_digest, max_name_chars=name_chars).collect()
     decisions = audit.group_by("decision").len()
     methods = audit.group_by("method").len()
     counts = dict(zip(decisions["decision"], decisions["len"], strict=True))
@@ -101,6 +105,7 @@ def nps_match_audit(
             "companies_matched": audit.filter(pl.col("decision") == "accepted")[
                 "company_id"
             ].n_unique(),
+            "trigram_name_chars": name_chars,
             "execution_time_sec": _elapsed(started),
         },
     )

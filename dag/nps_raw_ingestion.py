@@ -103,14 +103,9 @@ def nps_his_download(
         try:
             raw = nps_source.fetch_month(month)
             parsed = parse_bytes(raw.content, raw.name)
-            delivered = file_month(parsed.frame, raw.name)
+            file_month(parsed.frame, raw.name, expected=month)  # every row carries `month`
         except (NpsSourceError, NpsCsvError) as error:
             raise NpsIngestionError(f"nps_his_download partition {key}: {error}") from error
-        if delivered != month:
-            raise NpsIngestionError(
-                f"nps_his_download partition {key}: file {raw.name} ({raw.origin}) holds "
-                f"자료생성년월 {delivered:%Y-%m}, not {month:%Y-%m}"
-            )
         snapshot = save_snapshot(raw, month, parsed.sha256)
         frames.append(parsed.frame.with_columns(ym=pl.lit(month, pl.Date)))
         per_month[f"{month:%Y-%m}"] = {
@@ -120,6 +115,8 @@ def nps_his_download(
             "sha256": parsed.sha256,
             "file_bytes": parsed.file_bytes,
             "encoding": parsed.encoding,
+            "compression": parsed.compression,
+            "delivered_bytes": parsed.delivered_bytes,
             "header_variant": parsed.header_variant,
             "rows_read": parsed.rows,
             "bytes_replaced": parsed.bytes_replaced,

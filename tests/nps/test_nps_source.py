@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, quote, urlparse
 
+import dagster as dg
 import polars as pl
 import pytest
 
+from dag import nps_raw_ingestion as bronze
 from dag.nps_csv import CANONICAL_COLUMNS, parse_bytes
 from dag.nps_sample import generate_month, sample_file_name
 from dag.nps_source import NpsSource, NpsSourceError
+from dag_io import DeltaIOManager
 
 MONTH = date(2024, 3, 1)
 
@@ -113,6 +116,7 @@ class Portal(BaseHTTPRequestHandler):
 
     requests: ClassVar[list[str]] = []
     fail_history = False
+    missing_bytes = 0  # > 0: the file's Content-Length announces this many bytes more than sent
 
     def log_message(self, *args: object) -> None:  # keep test output quiet
         return
@@ -160,12 +164,19 @@ class Portal(BaseHTTPRequestHandler):
             entry = next(e for e in ENTRIES.values() if e[2] == query["atchFileId"])
             assert entry[1] is not None, "documentation must never be downloaded"
             name = quote(f"{entry[0]}.csv")
-            return self._send(
-                200,
-                generate_month(entry[1], rows=40),
-                "application/octet-stream",
-                {"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
-            )
+            disposition = {"Content-Disposition": f"attachment; filename*=UTF-8''{name}"}
+            body = generate_month(entry[1], rows=40)
+            if Portal.missing_bytes:  # a connection that breaks off mid-file
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body) + Portal.missing_bytes))
+                self.send_header(*next(iter(disposition.items())))
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+                self.close_connection = True
+                return None
+            return self._send(200, body, "application/octet-stream", disposition)
         return self._send(404, b"not found", "text/plain")
 
 
@@ -173,6 +184,7 @@ class Portal(BaseHTTPRequestHandler):
 def portal() -> Iterator[str]:
     Portal.requests = []
     Portal.fail_history = False
+    Portal.missing_bytes = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -213,3 +225,32 @@ def test_live_mode_http_error_fails_at_once_without_retry(portal: str) -> None:
     with pytest.raises(NpsSourceError, match=r"selectHistAndCsvData.do.*HTTP 500"):
         NpsSource(mode="live", base_url=portal).fetch_month(MONTH)
     assert Portal.requests.count("/tcs/dss/selectHistAndCsvData.do") == 1
+
+
+def test_live_mode_refuses_a_download_shorter_than_its_content_length(portal: str) -> None:
+    Portal.missing_bytes = 5_000
+    sent = len(generate_month(MONTH, rows=40))
+    with pytest.raises(NpsSourceError) as failure:
+        NpsSource(mode="live", base_url=portal).fetch_month(MONTH)
+    message = str(failure.value)
+    assert "download of 국민연금공단_국민연금 가입 사업장 내역_20240331.csv" in message
+    assert f"received {sent} bytes, the server announced {sent + 5_000} bytes" in message
+    assert "refused" in message
+    assert Portal.requests.count("/cmm/cmm/fileDownload.do") == 1  # no retry
+
+
+def test_short_live_download_fails_nps_his_download(
+    portal: str, data_dir: Path, tmp_path: Path
+) -> None:
+    Portal.missing_bytes = 1
+    with pytest.raises(bronze.NpsIngestionError, match=r"partition 2024-03-01: .*announced"):
+        dg.materialize(
+            [bronze.nps_his_download],
+            partition_key=MONTH.isoformat(),
+            resources={
+                "delta_io_manager": DeltaIOManager(root_uri=str(tmp_path / "lake")),
+                "nps_source": NpsSource(mode="live", base_url=portal),
+            },
+        )
+    assert not (tmp_path / "lake" / "nps_his_download").exists()
+    assert not list((data_dir / "raw").rglob("*.csv"))  # no snapshot of a partial file
