@@ -232,3 +232,42 @@ def test_any_truncation_keeps_the_good_month(
     assert not bad.success
     rows = pl.scan_delta(str(root / "lake" / "nps_his_download"))
     assert rows.filter(pl.col("ym") == FEB).select(pl.len()).collect().item() == ROWS
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_2_mb_company_name_is_rejected_in_silver_and_never_reaches_postgres(
+    nps_files_defs: tuple[dg.Definitions, Path],
+    data_dir: Path,
+    postgres_resource: PostgresResource,
+) -> None:
+    """One field of 2 MB used to fail the PostgreSQL load (index row too large) after bronze and
+    silver were replaced, and made the company matching run for minutes at 8.5 GB. Now silver
+    rejects and counts the row, the month loads, and the matching stays bounded."""
+    defs, folder = nps_files_defs
+    content = generate_month(FEB, rows=ROWS, seed=7)
+    lines = content.split(b"\r\n")
+    huge = ("가" * 1_000_000).encode("cp949")  # 2,000,000 bytes in CP949
+    fields = lines[5].split(b",")
+    fields[1] = huge
+    lines[5] = b",".join(fields)
+    (folder / sample_file_name(FEB)).write_bytes(b"\r\n".join(lines))
+    _deliver(folder, JAN)
+    job = defs.resolve_job_def("nps_history_job")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": JAN.isoformat(),
+                "dagster/asset_partition_range_end": FEB.isoformat(),
+            },
+        )
+    assert result.success
+    silver = result.asset_materializations_for_node("nps_his_digest")[0].metadata
+    assert silver["rows_rejected_long_fields"].value == 1
+    assert _month_rows(data_dir, "nps_his_download", FEB) == ROWS  # bronze keeps the delivery
+    digest = pl.scan_delta(str(data_dir / "lake" / "delta" / "nps_his_digest"))
+    longest = digest.select(pl.col("company_name").str.len_chars().max()).collect().item()
+    assert longest <= 200
+    assert 0 < _pension_rows(postgres_resource, FEB) < ROWS
