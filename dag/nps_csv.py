@@ -117,7 +117,6 @@ ENGLISH_HEADER: tuple[str, ...] = (
     "LSS_JNNGP_CNT",
 )
 
-HEADER_VARIANTS = ("standard", "spaced", "annotated_2021", "legacy_english")
 LINEAGE_COLUMNS: tuple[str, ...] = (
     "source_file",
     "source_sha256",

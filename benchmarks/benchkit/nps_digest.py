@@ -28,27 +28,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from contracts.nps import DIGEST_KEY
 from dag.nps_csv import CANONICAL_COLUMNS, LEADING_WORDS, leading_word
+from dag.nps_data_processing import CODE_WIDTHS
 from dag.nps_rules import LEGAL_FORMS, contribution_rate
 
-DIGEST_KEY = (
-    "ym",
-    "company_name",
-    "business_reg_num",
-    "zip_code",
-    "subscriber_count",
-    "monthly_notice_amount",
-)
-CODE_WIDTHS = {
-    "business_reg_num": 6,
-    "zip_code": 5,
-    "legal_dong_addr_code": 10,
-    "admin_dong_addr_code": 10,
-    "addr_sido_code": 2,
-    "addr_sigungu_code": 3,
-    "addr_emdong_code": 3,
-    "industry_code": 6,
-}
 STATUS_COLUMNS = ("join_status", "workplace_type")
 DATE_COLUMNS = ("applied_at", "re_registered_at", "withdrawn_at")
 COUNT_COLUMNS = ("subscriber_count", "monthly_notice_amount", "new_subscribers", "lost_subscribers")

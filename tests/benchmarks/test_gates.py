@@ -375,18 +375,14 @@ def test_peer_call_returns_the_peer_result() -> None:
 
 
 def test_bench_modules_skip_unavailable_peers_and_let_peer_errors_through() -> None:
-    """The bench modules' peer handlers catch `PEER_ERRORS`: `PeerUnavailable` is one of them (a
-    recorded skip), `PeerError` is none of them (the benchmark errors, its gates fail)."""
+    """The bench modules' peer handlers catch only `PeerUnavailable` (a recorded skip); a
+    `PeerError` (or any harness error) is not caught: the benchmark errors, its gates fail."""
     source = (ROOT / "benchmarks" / "test_bench_io_managers.py").read_text()
     handled = source.split("PEER_ERRORS = (", 1)[1].split(")", 1)[0]
     names = {name.strip().rsplit(".", 1)[-1] for name in handled.split(",") if name.strip()}
-    assert names == {"AttributeError", "TypeError", "ValueError", "PolarsError", "DagsterError"}
-    assert issubclass(gates.PeerUnavailable, ValueError)
-    import dagster as dg
-    from polars.exceptions import PolarsError
-
-    caught = (AttributeError, TypeError, ValueError, PolarsError, dg.DagsterError)
-    assert not issubclass(gates.PeerError, caught)
+    assert names == {"PeerUnavailable"}
+    assert not issubclass(gates.PeerError, gates.PeerUnavailable)
+    assert not issubclass(TypeError, gates.PeerUnavailable)
 
 
 PEER_BENCH = '''
