@@ -11,7 +11,7 @@
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dagster as dg
 import polars as pl
@@ -31,20 +31,15 @@ from dag.nps_postgres_simple import (
     load_to_postgres,
     postgres_contract_check,
     postgres_frame,
-    query,
 )
 from dag.partitions import nps_monthly_partition
 from dag_io import PostgresResource, lake
+from dag_io.postgres import ExtensionStatus, IndexSpec
 
 TAGS = {"data_tier": "gold", "domain": "pension", "source": "national_pension"}
 POSTGRES_TAGS = {**TAGS, "target": "postgres"}
 UNKNOWN = "unknown"
 TRGM_INDEX = "pension_name_norm_trgm"
-INDEXES = {
-    "pension_business_reg_num_idx": "USING btree (business_reg_num)",
-    "pension_sigungu_industry_idx": "USING btree (addr_sigungu_code, industry_code)",
-    "pension_ym_brin": "USING brin (ym)",
-}
 TABLES = {
     "nps_industry_monthly_stats": "public.nps_industry_monthly_stats",
     "nps_region_monthly_stats": "public.nps_region_monthly_stats",
@@ -150,6 +145,18 @@ def company_growth(facts: pl.LazyFrame) -> pl.LazyFrame:
 
 
 # --- serving indexes ----------------------------------------------------------------------------
+SERVING_INDEXES = (
+    IndexSpec("pension_business_reg_num_idx", ("business_reg_num",)),
+    IndexSpec("pension_sigungu_industry_idx", ("addr_sigungu_code", "industry_code")),
+    IndexSpec("pension_ym_brin", ("ym",), method="brin"),
+)
+TRGM_SPEC = IndexSpec(
+    TRGM_INDEX, ("name_norm",), method="gin", opclass="gin_trgm_ops", extension="pg_trgm"
+)
+INDEXES = {spec.name: spec.using for spec in SERVING_INDEXES}
+"""The always-built indexes: name -> `USING method (columns)` clause."""
+
+
 @dataclass(frozen=True)
 class TrigramSupport:
     """What the server says about a trigram extension (pg_trgm)."""
@@ -157,6 +164,10 @@ class TrigramSupport:
     installed: bool
     available: bool
     creatable: bool
+
+    @classmethod
+    def of(cls, status: ExtensionStatus) -> "TrigramSupport":
+        return cls(status.installed, status.available, status.creatable)
 
     @property
     def decision(self) -> str:
@@ -175,49 +186,25 @@ class TrigramSupport:
 
 def trigram_support(postgres: PostgresResource, extension: str = "pg_trgm") -> TrigramSupport:
     """Whether `extension` is installed, available, and creatable by the current login."""
-    row = query(
-        postgres,
-        "SELECT "
-        "EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1) AS installed, "
-        "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1) AS available, "
-        "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) "
-        "OR (COALESCE((SELECT bool_or(trusted) FROM pg_available_extension_versions "
-        "WHERE name = $1), false) AND has_database_privilege(current_database(), 'CREATE')) "
-        "AS creatable",
-        (extension, extension),
-    ).row(0, named=True)
-    return TrigramSupport(bool(row["installed"]), bool(row["available"]), bool(row["creatable"]))
+    return TrigramSupport.of(postgres.extension_status(extension))
 
 
 def index_manifest(postgres: PostgresResource, table: str = PENSION_TABLE) -> pl.DataFrame:
-    """The table's indexes from `pg_indexes`: name, access method and definition."""
-    schema, name = table.split(".")
-    return query(
-        postgres,
-        "SELECT indexname AS index_name, "
-        "substring(indexdef FROM 'USING ([a-z]+)') AS access_method, indexdef AS definition "
-        "FROM pg_indexes WHERE schemaname = $1 AND tablename = $2 ORDER BY indexname",
-        (schema, name),
-    ).filter(~pl.col("index_name").str.ends_with("_pkey"))
+    """The table's indexes but the primary key: name, access method and definition."""
+    return postgres.indexes(table)
 
 
 def ensure_indexes(
     postgres: PostgresResource, table: str = PENSION_TABLE, extension: str = "pg_trgm"
 ) -> tuple[TrigramSupport, list[str]]:
-    """Create the serving indexes that are missing (IF NOT EXISTS: idempotent); list the SQL run."""
-    statements = [
-        f"CREATE INDEX IF NOT EXISTS {name} ON {table} {using}" for name, using in INDEXES.items()
-    ]
-    support = trigram_support(postgres, extension)
-    if support.use:
-        if not support.installed:
-            statements.insert(0, f"CREATE EXTENSION IF NOT EXISTS {extension}")
-        statements.append(
-            f"CREATE INDEX IF NOT EXISTS {TRGM_INDEX} ON {table} USING gin (name_norm gin_trgm_ops)"
-        )
-    for statement in statements:
-        postgres.execute(statement)
-    return support, statements
+    """Create the serving indexes that are missing (idempotent); list the statements run.
+
+    The trigram index needs `extension`: it is created only when the extension is installed or
+    creatable by this login (the returned support says which).
+    """
+    specs = [*SERVING_INDEXES, replace(TRGM_SPEC, extension=extension)]
+    report = postgres.ensure_indexes(table, specs)
+    return TrigramSupport.of(report.extensions[extension]), list(report.statements)
 
 
 @dg.asset(
@@ -255,7 +242,9 @@ def nps_pension_indexes(
             "trigram_index": support.decision,
             "pg_trgm_available": support.available,
             "indexes": dg.MetadataValue.json(manifest["index_name"].to_list()),
-            "statements": dg.MetadataValue.md("\n".join(f"- `{s}`" for s in statements)),
+            "statements": dg.MetadataValue.md(
+                "\n".join(f"- `{s}`" for s in statements) or "- none: no index was missing"
+            ),
             "execution_time_sec": round(time.perf_counter() - started, 3),
         }
     )

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from dag_io import PostgresResource, TursoResource
 from dag_io.base import ArrowIOManager
+from dag_io.loaders import LoadError
 
 SERVING_RESOURCES = ("nps_postgres", "cd_postgres", "turso")
 
@@ -19,32 +21,23 @@ def _lake_lines(manager: ArrowIOManager, fmt: str) -> Iterator[str]:
         yield f"  {fmt:<8} {name:<40} {rows:>10,} rows"
 
 
+def _where(resource: PostgresResource | TursoResource) -> str:
+    if isinstance(resource, TursoResource):
+        return resource.url
+    return f"postgres database {resource.database!r}"
+
+
 def _serving_lines(name: str, resource: dg.ConfigurableResource) -> Iterator[str]:
+    """The database's tables with their row counts, through the resource's catalog API."""
     with dg.build_resources({name: resource}) as built:
-        live = getattr(built, name)
-        conn = live.get_connection()
-        try:
-            cursor = conn.cursor()
-            if name == "turso":
-                cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-                tables = [row[0] for row in cursor.fetchall()]
-                where = live.url
-            else:
-                cursor.execute(
-                    "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
-                    "AND table_type = 'BASE TABLE' ORDER BY 1"
-                )
-                tables = [row[0] for row in cursor.fetchall()]
-                where = f"postgres database {live.database!r}"
-            yield f"  {name}: {where}"
-            for table in tables:
-                quoted = ".".join(f'"{part}"' for part in table.split("."))
-                cursor.execute(f"SELECT count(*) FROM {quoted}")
-                yield f"    {table:<44} {cursor.fetchone()[0]:>10,} rows"
-            cursor.close()
-        finally:
-            conn.close()
+        live: PostgresResource | TursoResource = getattr(built, name)
+        yield f"  {name}: {_where(live)}"
+        for table in live.tables():
+            try:
+                rows = f"{live.count_rows(table):>10,} rows"
+            except LoadError as exc:  # a name the loaders refuse, or dropped since listed
+                rows = f"(not counted: {exc})"
+            yield f"    {table:<44} {rows}"
 
 
 def summarize(defs: dg.Definitions) -> list[str]:

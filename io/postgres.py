@@ -15,6 +15,12 @@ the TCP connection but never answers fails after `connect_timeout_seconds` with
 `DatabaseConnectError` naming host:port), and `statement_timeout` / `lock_timeout` as startup
 options (`options=-c statement_timeout=...`), so a load stuck behind another transaction's lock
 fails with `DatabaseTimeoutError` instead of waiting forever. 0 disables a timeout.
+
+Catalog API (so that no asset writes SQL to look at a serving database): `tables()`,
+`count_rows(table)`, `indexes(table)`, `extension_status(name)`, and `ensure_indexes(table,
+specs)`, which creates the missing indexes of a list of `IndexSpec`s in one transaction (an index
+that needs an extension is created only when the extension is installed or this login may create
+it, and is otherwise reported as skipped with the reason).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote as url_quote
@@ -73,6 +80,8 @@ _REVERSE: dict[str, pl.DataType] = {
     "timestamp with time zone": pl.Datetime("us", "UTC"),
 }
 _NUMERIC = re.compile(r"^numeric\((\d+),(\d+)\)$")
+IndexMethod = Literal["btree", "gin", "brin", "gist", "hash"]
+INDEX_METHODS: tuple[str, ...] = ("btree", "gin", "brin", "gist", "hash")
 
 
 class PostgresDialect:
@@ -183,6 +192,182 @@ def _lock_key(purpose: str, table: TableName) -> str:
 
 
 DIALECT = PostgresDialect()
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """An index `ensure_indexes` keeps on a table: its name, columns in order, access method,
+    an operator class for every column (e.g. `gin_trgm_ops`), and the extension it needs.
+
+    Every name is validated when the spec is built (`LoadError` for anything but a plain
+    identifier) and quoted in the statement.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    method: IndexMethod = "btree"
+    opclass: str | None = None
+    extension: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_identifier(self.name, "index name")
+        if isinstance(self.columns, list):  # a list given for the tuple: kept hashable
+            object.__setattr__(self, "columns", tuple(self.columns))
+        if isinstance(self.columns, str) or not self.columns:
+            raise LoadError(f"index {self.name}: columns must be a non-empty tuple of names, "
+                            f"not {self.columns!r}")
+        for column in self.columns:
+            validate_identifier(column, "column name")
+        if self.method not in INDEX_METHODS:
+            raise LoadError(f"index {self.name}: unknown access method {self.method!r}; "
+                            f"expected one of {list(INDEX_METHODS)}")
+        if self.opclass is not None:
+            validate_identifier(self.opclass, "operator class")
+        if self.extension is not None:
+            validate_identifier(self.extension, "extension name")
+
+    @property
+    def using(self) -> str:
+        """The `USING method (columns)` clause, identifiers quoted."""
+        opclass = f" {quote(self.opclass)}" if self.opclass else ""
+        return f"USING {self.method} ({', '.join(quote(c) + opclass for c in self.columns)})"
+
+    def statement(self, table: str) -> str:
+        """`CREATE INDEX IF NOT EXISTS` of this index on `table` (validated, quoted)."""
+        return f"CREATE INDEX IF NOT EXISTS {quote(self.name)} ON " \
+               f"{TableName.parse(table).sql} {self.using}"
+
+
+@dataclass(frozen=True)
+class ExtensionStatus:
+    """What the server says about an extension: installed in the database, available to
+    install, and creatable by the current login (superuser, or a trusted extension and CREATE
+    on the database)."""
+
+    name: str
+    installed: bool
+    available: bool
+    creatable: bool
+
+    @property
+    def usable(self) -> bool:
+        """Installed, or installable by this login."""
+        return self.installed or (self.available and self.creatable)
+
+    @property
+    def reason(self) -> str | None:
+        """Why an index needing the extension cannot be created (None: it can)."""
+        if self.usable:
+            return None
+        if self.available:
+            return f"extension {self.name} is available but this login may not create it"
+        return f"extension {self.name} is not available on this server"
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What `ensure_indexes` did: the statements it ran, in order (CREATE EXTENSION first), the
+    indexes it created, those already present (left as they are), those skipped with the
+    reason, and the status of every extension the specs name, as found before the run."""
+
+    table: str
+    statements: tuple[str, ...] = ()
+    created: tuple[str, ...] = ()
+    existing: tuple[str, ...] = ()
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    extensions: Mapping[str, ExtensionStatus] = field(default_factory=dict)
+
+
+_EXTENSION_STATUS_SQL = (
+    "SELECT "
+    "EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1), "
+    "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1), "
+    "COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) "
+    "OR (COALESCE((SELECT bool_or(trusted) FROM pg_available_extension_versions "
+    "WHERE name = $1), false) AND has_database_privilege(current_database(), 'CREATE'))"
+)
+
+
+def _extension_status(cursor: Cursor, name: str) -> ExtensionStatus:
+    validate_identifier(name, "extension name")
+    cursor.execute(_EXTENSION_STATUS_SQL, (name,))
+    installed, available, creatable = cursor.fetchall()[0]
+    return ExtensionStatus(name, bool(installed), bool(available), bool(creatable))
+
+
+def _require_table(cursor: Cursor, table: TableName) -> list[Column]:
+    """The table's columns; `LoadError` when it does not exist."""
+    columns = DIALECT.columns(cursor, table)
+    if columns is None:
+        raise LoadError(f"postgres table {table} does not exist")
+    return columns
+
+
+def _table_index_names(cursor: Cursor, table: TableName) -> set[str]:
+    cursor.execute("SELECT c.relname::text FROM pg_index i JOIN pg_class c "
+                   "ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass($1)", (table.sql,))
+    return {name for (name,) in cursor.fetchall()}
+
+
+def _name_taken(cursor: Cursor, table: TableName, name: str) -> bool:
+    """Whether another relation of the table's schema is called `name` (index names are
+    unique per schema: CREATE INDEX IF NOT EXISTS would silently create nothing)."""
+    cursor.execute("SELECT count(*) FROM pg_class c WHERE c.relname = $1 AND c.relnamespace = "
+                   "(SELECT t.relnamespace FROM pg_class t WHERE t.oid = to_regclass($2))",
+                   (name, table.sql))
+    return bool(cursor.fetchall()[0][0])
+
+
+def _ensure_indexes(cursor: Cursor, target: TableName,
+                    specs: Sequence[IndexSpec]) -> IndexReport:
+    """`ensure_indexes` inside the cursor's open transaction (the caller commits)."""
+    cursor.execute("SELECT count(*) FROM (SELECT pg_advisory_xact_lock("
+                   "hashtextextended($1, 0))) AS locked", (_lock_key("indexes", target),))
+    cursor.fetchall()
+    known = {c.name for c in _require_table(cursor, target)}
+    for spec in specs:
+        unknown = [c for c in spec.columns if c not in known]
+        if unknown:
+            raise LoadError(f"index {spec.name}: postgres table {target} has no column(s) "
+                            f"{unknown}: {sorted(known)}")
+    extensions = {name: _extension_status(cursor, name)
+                  for name in dict.fromkeys(s.extension for s in specs if s.extension)}
+    present = _table_index_names(cursor, target)
+    existing: list[str] = []
+    skipped: dict[str, str] = {}
+    to_create: list[IndexSpec] = []
+    for spec in specs:
+        reason = extensions[spec.extension].reason if spec.extension else None
+        if spec.name in present:
+            existing.append(spec.name)
+        elif reason:
+            skipped[spec.name] = reason
+        elif _name_taken(cursor, target, spec.name):
+            raise LoadError(f"index {spec.name}: another relation of the schema of postgres "
+                            f"table {target} already has that name; nothing was created")
+        else:
+            to_create.append(spec)
+    needed = dict.fromkeys(s.extension for s in to_create if s.extension)
+    statements = [f"CREATE EXTENSION IF NOT EXISTS {quote(name)}"
+                  for name in needed if not extensions[name].installed]
+    statements += [spec.statement(str(target)) for spec in to_create]
+    for statement in statements:
+        cursor.execute(statement)
+    return IndexReport(str(target), tuple(statements), tuple(s.name for s in to_create),
+                       tuple(existing), skipped, extensions)
+
+
+_TABLES_SQL = (
+    "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+    "AND table_type = 'BASE TABLE' ORDER BY 1"
+)
+_INDEXES_SQL = (
+    "SELECT c.relname::text AS index_name, am.amname::text AS access_method, "
+    "pg_get_indexdef(i.indexrelid) AS definition FROM pg_index i "
+    "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+    "WHERE i.indrelid = to_regclass($1) AND NOT i.indisprimary ORDER BY c.relname"
+)
 _EMBEDDED_LOCK = threading.Lock()
 _EMBEDDED_URIS: dict[tuple[Path, str], str] = {}
 
@@ -308,6 +493,71 @@ class PostgresResource(dg.ConfigurableResource):
                 conn.cursor() as cur:
             cur.execute(sql, tuple(params) or None)
             conn.commit()
+
+    def tables(self) -> list[str]:
+        """The base tables as `schema.table`, sorted (pg_catalog and information_schema left
+        out; only tables this login may see)."""
+        with self._timeouts("listing postgres tables"), self.get_connection() as conn, \
+                conn.cursor() as cur:
+            cur.execute(_TABLES_SQL)
+            return [name for (name,) in cur.fetchall()]
+
+    def count_rows(self, table: str) -> int:
+        """Rows in `table` (`LoadError` for an invalid name or a missing table)."""
+        target = TableName.parse(table)
+        with self._timeouts(f"counting rows of postgres table {target}"), \
+                self.get_connection() as conn, conn.cursor() as cur:
+            _require_table(cur, target)
+            cur.execute(f"SELECT count(*) FROM {target.sql}")
+            return int(cur.fetchall()[0][0])
+
+    def indexes(self, table: str) -> pl.DataFrame:
+        """The table's indexes but the primary key's, by name: `index_name`, `access_method`
+        (btree, gin, brin, ...) and `definition` (as `pg_indexes.indexdef` spells it).
+        `LoadError` for an invalid name or a missing table."""
+        target = TableName.parse(table)
+        with self._timeouts(f"listing indexes of postgres table {target}"), \
+                self.get_connection() as conn, conn.cursor() as cur:
+            _require_table(cur, target)
+            cur.execute(_INDEXES_SQL, (target.sql,))
+            rows = cur.fetchall()
+        return pl.DataFrame(rows, schema={"index_name": pl.String, "access_method": pl.String,
+                                          "definition": pl.String}, orient="row")
+
+    def extension_status(self, name: str) -> ExtensionStatus:
+        """Whether extension `name` is installed, available and creatable by this login."""
+        validate_identifier(name, "extension name")
+        with self._timeouts(f"looking up postgres extension {name}"), \
+                self.get_connection() as conn, conn.cursor() as cur:
+            return _extension_status(cur, name)
+
+    def ensure_indexes(self, table: str, specs: Iterable[IndexSpec]) -> IndexReport:
+        """Create the indexes of `specs` that `table` lacks, in one transaction; idempotent.
+
+        Indexes already on the table (by name) are left as they are. An index that needs an
+        extension is created only when the extension is installed or this login may create it
+        (then `CREATE EXTENSION IF NOT EXISTS` runs first); otherwise it is skipped and the
+        report says why. Concurrent calls for one table serialise on an advisory lock. Raises
+        `LoadError`, before anything is created, for a missing table or column, duplicate spec
+        names, or a name another relation of the schema already has; on any error nothing is
+        created (the transaction rolls back).
+        """
+        target = TableName.parse(table)
+        specs = tuple(specs)
+        names = [s.name for s in specs]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise LoadError(f"postgres table {target}: index name(s) {repeated} given twice")
+        with self._timeouts(f"ensuring indexes of postgres table {target}"), \
+                self.get_connection() as conn, conn.cursor() as cur:
+            try:
+                report = _ensure_indexes(cur, target, specs)
+            except Exception as exc:  # annotated and re-raised: the transaction never commits
+                exc.add_note(f"while ensuring indexes {names} of postgres table {target}; "
+                             "the transaction was rolled back, no index was created")
+                raise
+            conn.commit()
+        return report
 
     def load(
         self,

@@ -26,6 +26,7 @@ runs in one `BEGIN IMMEDIATE` transaction: the file's write lock is taken before
 looked at, so concurrent loads (other processes, other connections) run one after the other;
 a writer waits at most `busy_timeout_seconds` (`PRAGMA busy_timeout`) for another, then fails
 with `DatabaseTimeoutError`. `read` decodes the text encodings back into the Polars types.
+`tables()` and `count_rows(table)` list the file's tables and count their rows.
 """
 
 from __future__ import annotations
@@ -189,6 +190,23 @@ class SqliteDialect:
 
 
 DIALECT = SqliteDialect()
+_TABLES_SQL = ("SELECT name FROM sqlite_master WHERE type = 'table' "
+               "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+
+
+def list_tables(cursor: Cursor) -> list[str]:
+    """The tables of the main database, sorted (SQLite's own `sqlite_*` tables left out)."""
+    cursor.execute(_TABLES_SQL)
+    return [name for (name,) in cursor.fetchall()]
+
+
+def count_table_rows(cursor: Cursor, table: str) -> int:
+    """Rows in `table` (`LoadError` for an invalid name or a missing table)."""
+    target = TableName.parse(table)
+    if DIALECT.columns(cursor, target) is None:
+        raise LoadError(f"sqlite table {target} does not exist")
+    cursor.execute(f"SELECT count(*) FROM {target.sql}")
+    return int(cursor.fetchall()[0][0])
 
 
 def local_path(url: str) -> Path:
@@ -370,6 +388,25 @@ class TursoResource(dg.ConfigurableResource):
             result = run_load(cur, plan)
             cur.execute("COMMIT")
         return result
+
+    def _query(self, what: str, work: Callable[[Any], Any]) -> Any:
+        """`work(cursor)` on the local file (busy timeout applies) or the pulled replica."""
+        if is_remote(self.url):
+            return self._remote(work, write=False)
+        with self._timeouts(what), self.get_connection() as conn, conn.cursor() as cur:
+            return work(cur)
+
+    def tables(self) -> list[str]:
+        """The file's tables, sorted (SQLite's own `sqlite_*` tables left out). Remote URLs:
+        pulls the replica, then reads it."""
+        return self._query("listing sqlite tables", list_tables)
+
+    def count_rows(self, table: str) -> int:
+        """Rows in `table` (`LoadError` for an invalid name or a missing table). Remote URLs:
+        pulls the replica, then reads it."""
+        TableName.parse(table)  # refused before connecting
+        return self._query(f"counting rows of sqlite table {table}",
+                           lambda cur: count_table_rows(cur, table))
 
     def read(
         self,
