@@ -255,6 +255,14 @@ _COUNTS = (pl.len().cast(pl.Int64).alias("rows"), pl.col("source_bytes").max().a
 _COUNTS_SCHEMA = {"ym": pl.Date, "rows": pl.Int64, "bytes": pl.Int64}
 
 
+def _run_id(context: dg.AssetCheckExecutionContext) -> str | None:
+    """The check's run, None when the check function is invoked directly (no run)."""
+    try:
+        return context.run.run_id
+    except dg.DagsterError:  # DagsterInvalidPropertyError: not exported by dagster 1.13
+        return None
+
+
 def _this_runs_policy(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
     """The completeness policy `nps_his_download` recorded in this run (its config)."""
     keys = list(context.partition_keys)
@@ -262,7 +270,7 @@ def _this_runs_policy(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
         dg.AssetRecordsFilter(asset_key=nps_his_download.key, asset_partitions=keys[-1:]),
         limit=1,
     ).records
-    if records and records[0].run_id == context.run.run_id:
+    if records and records[0].run_id == _run_id(context):
         materialization = records[0].asset_materialization
         value = materialization.metadata.get("completeness_policy") if materialization else None
         if value is not None:

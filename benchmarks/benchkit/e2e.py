@@ -144,9 +144,11 @@ def _inputs(node: dg.AssetsDefinition, values: dict[dg.AssetKey, Any]) -> dict[s
 def _context(node: dg.AssetsDefinition, plan: Plan) -> dg.AssetExecutionContext:
     # Also for checks: Dagster 1.13's build_asset_check_context takes no partition key, and the
     # checks read the run's months from it. The shared instance avoids a new one per context.
+    # Blocking checks also hold the lake IO manager (to refuse a failed partition, and to read
+    # the previous month): the direct path persists nothing, so its lake stays empty.
     return dg.build_asset_context(
         partition_key=KEY if node.partitions_def else None,
-        resources=plan.services,
+        resources={**plan.services, "delta_io_manager": DeltaIOManager(root_uri=str(plan.lake))},
         instance=instance(),
     )
 
