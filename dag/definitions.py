@@ -22,11 +22,12 @@ from dag import (
 
 # isort: split
 from dag import (
+    nps_company_tables,
     nps_data_processing,
-    nps_index_optimization,
-    nps_kyc_etl,
-    nps_postgres_simple,
+    nps_monthly_stats,
+    nps_pension_indexes,
     nps_raw_ingestion,
+    nps_serving_loads,
 )
 
 # isort: split
@@ -52,9 +53,10 @@ cd_modules = [
 nps_modules = [
     nps_raw_ingestion,
     nps_data_processing,
-    nps_postgres_simple,
-    nps_index_optimization,
-    nps_kyc_etl,
+    nps_company_tables,
+    nps_monthly_stats,
+    nps_serving_loads,
+    nps_pension_indexes,
 ]
 
 all_cd_assets = dg.load_assets_from_modules(cd_modules)

@@ -17,29 +17,18 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from dag import (
-    nps_data_processing,
-    nps_index_optimization,
-    nps_kyc_etl,
-    nps_postgres_simple,
-    nps_raw_ingestion,
-)
-from dag.nps_postgres_simple import query
+from dag import nps_raw_ingestion
+from dag.definitions import nps_modules
 from dag.nps_sample import generate_month, sample_file_name
 from dag.nps_source import NpsSource
 from dag_io import DeltaIOManager, PostgresResource
+from tests.sql import query
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from dag.jobs import nps_history_job
 
-MODULES = [
-    nps_raw_ingestion,
-    nps_data_processing,
-    nps_postgres_simple,
-    nps_index_optimization,
-    nps_kyc_etl,
-]
+MODULES = nps_modules
 JAN, FEB = date(2024, 1, 1), date(2024, 2, 1)
 ROWS = 600
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from contracts import validate_frame
 from contracts.nps import NpsHisDigest, NpsMatchAudit
+from dag import nps_company_tables as gold
 from dag import nps_data_processing as silver
-from dag import nps_kyc_etl as gold
 from dag import nps_raw_ingestion as bronze
 from dag.nps_company_matching import (
     TRIGRAM_NAME_CHARS,

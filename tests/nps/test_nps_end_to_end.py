@@ -12,15 +12,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from dag import (
-    nps_data_processing,
-    nps_index_optimization,
-    nps_kyc_etl,
-    nps_postgres_simple,
-    nps_raw_ingestion,
-)
-from dag.nps_postgres_simple import query
+from dag.definitions import nps_modules
 from dag_io import PostgresResource
+from tests.sql import query
 
 with warnings.catch_warnings():
     # dag/jobs.py passes partitions_def to define_asset_job (deprecated in dagster 1.13; the
@@ -28,13 +22,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from dag.jobs import nps_history_job
 
-MODULES = [
-    nps_raw_ingestion,
-    nps_data_processing,
-    nps_postgres_simple,
-    nps_index_optimization,
-    nps_kyc_etl,
-]
+MODULES = nps_modules
 MONTHS = ("2024-01-01", "2024-02-01")
 TABLES = {
     "public.pension": "ym, row_key",
@@ -106,7 +94,7 @@ def test_history_job_two_months_then_rerun_changes_nothing(
         first = counts(pg)
         for table, (rows, keys) in first.items():
             # The sample rarely has a near-miss name: an empty review queue is legitimate here
-            # (the review band is covered by test_nps_kyc_etl on hand-made rows).
+            # (the review band is covered by test_nps_company_tables on hand-made rows).
             assert rows > 0 or table == "public.match_review_queue", table
             assert rows == keys, f"{table}: duplicate keys"
         months = query(pg, "SELECT DISTINCT ym FROM public.pension ORDER BY ym")["ym"]

@@ -14,24 +14,19 @@ from contracts.nps import (
     NpsIndustryMonthlyStats,
     NpsRegionMonthlyStats,
 )
-from dag.nps_index_optimization import (
+from dag.nps_monthly_stats import company_growth, industry_monthly_stats, region_monthly_stats
+from dag.nps_pension_indexes import (
     INDEXES,
     TRGM_INDEX,
     TrigramSupport,
-    company_growth,
     ensure_indexes,
-    industry_monthly_stats,
     nps_pension_indexes,
     nps_pension_indexes_contract,
-    region_monthly_stats,
 )
-from dag.nps_postgres_simple import (
-    nps_his_postgres_append,
-    nps_his_postgres_append_contract,
-    query,
-)
+from dag.nps_serving_loads import nps_his_postgres_append, nps_his_postgres_append_contract
 from dag.partitions import nps_monthly_partition
 from dag_io import DeltaIOManager, PostgresResource
+from tests.sql import query
 
 JAN, FEB = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
 
@@ -141,9 +136,9 @@ def test_replacing_a_month_twice_never_duplicates(
     first = materialize_month(tmp_path / "lake", pg, frames, "2024-01-01")
     assert first.success
     load = first.asset_materializations_for_node("nps_his_postgres_append")[0].metadata
-    assert load["rows_loaded"].value == 40
-    assert load["target_table"].value == "public.pension"
-    assert load["rows_per_sec"].value > 0
+    assert load["dagster/row_count"].value == 40
+    assert load["table"].value == "public.pension"
+    assert load["rows_per_second"].value > 0
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks == {
         "nps_his_postgres_append_contract": True,
@@ -173,7 +168,7 @@ def test_load_refuses_a_frame_that_breaks_the_contract(
     assert materialize_month(tmp_path / "lake", pg, {"2024-01-01": good}, "2024-01-01").success
     bad = good.with_columns(subscriber_count=pl.lit(-1, pl.Int64))
     with pytest.raises(
-        dg.Failure, match=r"nps_his_postgres_append \(2024-01\).*NpsHisPostgresAppend"
+        dg.Failure, match=r"nps_his_postgres_append \(2024-01-01\).*NpsHisPostgresAppend"
     ):
         materialize_month(tmp_path / "lake", pg, {"2024-01-01": bad}, "2024-01-01")
     assert pension_counts(pg) == {JAN: (10, 10)}  # nothing partial: the old month stays

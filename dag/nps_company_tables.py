@@ -1,6 +1,6 @@
 """NPS company layer ("SaaS/KYC"): which company each workplace row is, and the company tables.
 
-Lake assets (Delta, gold), then one PostgreSQL load asset per serving table:
+Lake assets (Delta, gold); `dag.nps_serving_loads` loads each into its PostgreSQL table:
 
 - `nps_match_audit` (monthly): every digest row of the month with its best candidate company,
   score and decision (accepted / review / rejected), computed by `dag.nps_company_matching`.
@@ -25,16 +25,12 @@ import polars as pl
 from contracts import column_schema, contract_check
 from contracts.nps import (
     NpsCompanyAlias,
-    NpsCompanyAliasPostgres,
     NpsDimCompany,
-    NpsDimCompanyPostgres,
     NpsFactPensionMonthly,
-    NpsFactPensionMonthlyPostgres,
     NpsMatchAudit,
-    NpsMatchAuditPostgres,
     NpsReviewQueue,
-    NpsReviewQueuePostgres,
 )
+from dag.common import NPS_TAGS, elapsed, tags
 from dag.nps_company_matching import (
     company_alias,
     dim_company,
@@ -43,26 +39,9 @@ from dag.nps_company_matching import (
     review_queue,
 )
 from dag.nps_data_processing import max_field_chars
-from dag.nps_postgres_simple import (
-    load_to_postgres,
-    postgres_contract_check,
-    postgres_frame,
-)
 from dag.partitions import nps_monthly_partition
-from dag_io import PostgresResource
 
-TAGS = {"data_tier": "gold", "domain": "pension", "source": "national_pension"}
-TABLES = {
-    "nps_dim_company": "public.dim_company",
-    "nps_company_alias": "public.company_alias",
-    "nps_fact_pension_monthly": "public.fact_pension_monthly",
-    "nps_match_audit": "public.match_audit_log",
-    "nps_review_queue": "public.match_review_queue",
-}
-
-
-def _elapsed(started: float) -> float:
-    return round(time.perf_counter() - started, 3)
+TAGS = tags("gold", NPS_TAGS)
 
 
 @dg.asset(
@@ -106,7 +85,7 @@ def nps_match_audit(
                 "company_id"
             ].n_unique(),
             "trigram_name_chars": name_chars,
-            "execution_time_sec": _elapsed(started),
+            "execution_time_sec": elapsed(started),
         },
     )
 
@@ -132,7 +111,7 @@ def nps_review_queue(
             "rows_queued": queue.height,
             "score_min": queue["score"].min() if queue.height else None,
             "score_max": queue["score"].max() if queue.height else None,
-            "execution_time_sec": _elapsed(started),
+            "execution_time_sec": elapsed(started),
         },
     )
 
@@ -162,7 +141,7 @@ def nps_fact_pension_monthly(
             "subscribers": int(facts["subscriber_count"].sum()),
             "new_subscribers": int(facts["new_subscribers"].sum()),
             "lost_subscribers": int(facts["lost_subscribers"].sum()),
-            "execution_time_sec": _elapsed(started),
+            "execution_time_sec": elapsed(started),
         },
     )
 
@@ -189,7 +168,7 @@ def nps_dim_company(nps_match_audit: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
             "companies": dim.height,
             "without_industry": dim["industry_code"].null_count(),
             "months_covered": dim["valid_to"].max().isoformat() if dim.height else None,
-            "execution_time_sec": _elapsed(started),
+            "execution_time_sec": elapsed(started),
         },
     )
 
@@ -211,7 +190,7 @@ def nps_company_alias(nps_match_audit: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
         metadata={
             "aliases": aliases.height,
             "companies": aliases["company_id"].n_unique(),
-            "execution_time_sec": _elapsed(started),
+            "execution_time_sec": elapsed(started),
         },
     )
 
@@ -221,156 +200,3 @@ nps_review_queue_contract = contract_check(nps_review_queue, NpsReviewQueue)
 nps_fact_pension_monthly_contract = contract_check(nps_fact_pension_monthly, NpsFactPensionMonthly)
 nps_dim_company_contract = contract_check(nps_dim_company, NpsDimCompany)
 nps_company_alias_contract = contract_check(nps_company_alias, NpsCompanyAlias)
-
-
-# --- PostgreSQL serving tables: one load asset per table -------------------------------------
-POSTGRES_TAGS = {**TAGS, "target": "postgres"}
-
-
-@dg.asset(
-    group_name="NPS",
-    partitions_def=nps_monthly_partition,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"polars", "postgres"},
-    tags=POSTGRES_TAGS,
-    metadata={
-        "partition_by": "ym",
-        "target_table": TABLES["nps_match_audit"],
-        "dagster/column_schema": column_schema(NpsMatchAuditPostgres),
-    },
-)
-def nps_match_audit_postgres(
-    context: dg.AssetExecutionContext, nps_postgres: PostgresResource, nps_match_audit: pl.LazyFrame
-) -> dg.MaterializeResult:
-    """`match_audit_log`: the month's matching decisions in PostgreSQL (months replaced)."""
-    return load_to_postgres(
-        context,
-        nps_postgres,
-        postgres_frame(nps_match_audit, NpsMatchAuditPostgres),
-        table=TABLES["nps_match_audit"],
-        model=NpsMatchAuditPostgres,
-    )
-
-
-@dg.asset(
-    group_name="NPS",
-    partitions_def=nps_monthly_partition,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"polars", "postgres"},
-    tags=POSTGRES_TAGS,
-    metadata={
-        "partition_by": "ym",
-        "target_table": TABLES["nps_review_queue"],
-        "dagster/column_schema": column_schema(NpsReviewQueuePostgres),
-    },
-)
-def nps_review_queue_postgres(
-    context: dg.AssetExecutionContext,
-    nps_postgres: PostgresResource,
-    nps_review_queue: pl.LazyFrame,
-) -> dg.MaterializeResult:
-    """`match_review_queue`: the month's rows awaiting review in PostgreSQL (months replaced)."""
-    return load_to_postgres(
-        context,
-        nps_postgres,
-        postgres_frame(nps_review_queue, NpsReviewQueuePostgres),
-        table=TABLES["nps_review_queue"],
-        model=NpsReviewQueuePostgres,
-    )
-
-
-@dg.asset(
-    group_name="NPS",
-    partitions_def=nps_monthly_partition,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"polars", "postgres"},
-    tags=POSTGRES_TAGS,
-    metadata={
-        "partition_by": "ym",
-        "target_table": TABLES["nps_fact_pension_monthly"],
-        "dagster/column_schema": column_schema(NpsFactPensionMonthlyPostgres),
-    },
-)
-def nps_fact_pension_monthly_postgres(
-    context: dg.AssetExecutionContext,
-    nps_postgres: PostgresResource,
-    nps_fact_pension_monthly: pl.LazyFrame,
-) -> dg.MaterializeResult:
-    """`fact_pension_monthly` (key company_id + ym) in PostgreSQL (months replaced)."""
-    return load_to_postgres(
-        context,
-        nps_postgres,
-        postgres_frame(nps_fact_pension_monthly, NpsFactPensionMonthlyPostgres),
-        table=TABLES["nps_fact_pension_monthly"],
-        model=NpsFactPensionMonthlyPostgres,
-    )
-
-
-@dg.asset(
-    group_name="NPS",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"polars", "postgres"},
-    tags=POSTGRES_TAGS,
-    metadata={
-        "target_table": TABLES["nps_dim_company"],
-        "dagster/column_schema": column_schema(NpsDimCompanyPostgres),
-    },
-)
-def nps_dim_company_postgres(
-    context: dg.AssetExecutionContext, nps_postgres: PostgresResource, nps_dim_company: pl.LazyFrame
-) -> dg.MaterializeResult:
-    """`dim_company` in PostgreSQL: the whole table replaced in one transaction."""
-    return load_to_postgres(
-        context,
-        nps_postgres,
-        postgres_frame(nps_dim_company, NpsDimCompanyPostgres),
-        table=TABLES["nps_dim_company"],
-        model=NpsDimCompanyPostgres,
-    )
-
-
-@dg.asset(
-    group_name="NPS",
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"polars", "postgres"},
-    tags=POSTGRES_TAGS,
-    metadata={
-        "target_table": TABLES["nps_company_alias"],
-        "dagster/column_schema": column_schema(NpsCompanyAliasPostgres),
-    },
-)
-def nps_company_alias_postgres(
-    context: dg.AssetExecutionContext,
-    nps_postgres: PostgresResource,
-    nps_company_alias: pl.LazyFrame,
-) -> dg.MaterializeResult:
-    """`company_alias` in PostgreSQL: the whole table replaced in one transaction."""
-    return load_to_postgres(
-        context,
-        nps_postgres,
-        postgres_frame(nps_company_alias, NpsCompanyAliasPostgres),
-        table=TABLES["nps_company_alias"],
-        model=NpsCompanyAliasPostgres,
-    )
-
-
-nps_match_audit_postgres_contract = postgres_contract_check(
-    nps_match_audit_postgres, NpsMatchAuditPostgres, TABLES["nps_match_audit"]
-)
-nps_review_queue_postgres_contract = postgres_contract_check(
-    nps_review_queue_postgres,
-    NpsReviewQueuePostgres,
-    TABLES["nps_review_queue"],
-    require_rows=False,
-)
-nps_fact_pension_monthly_postgres_contract = postgres_contract_check(
-    nps_fact_pension_monthly_postgres,
-    NpsFactPensionMonthlyPostgres,
-    TABLES["nps_fact_pension_monthly"],
-)
-nps_dim_company_postgres_contract = postgres_contract_check(
-    nps_dim_company_postgres, NpsDimCompanyPostgres, TABLES["nps_dim_company"]
-)
-nps_company_alias_postgres_contract = postgres_contract_check(
-    nps_company_alias_postgres, NpsCompanyAliasPostgres, TABLES["nps_company_alias"]
-)
