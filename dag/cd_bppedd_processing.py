@@ -7,7 +7,8 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdDigestBppedds
-from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
+from dag.cd_common import PARTITION_BY, digest_daily_series, run_partitions
+from dag.common import CD_TAGS, elapsed, tags
 from dag.partitions import daily_exchange_category_partition
 from dag_io import lake
 
@@ -21,7 +22,7 @@ BPPEDD_VALUES = ("bps", "pbr", "eps", "div", "dps")
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "pandera"},
-    tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
+    tags=tags("silver", CD_TAGS),
     metadata={
         **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdDigestBppedds),
@@ -47,7 +48,7 @@ def cd_digest_bppedds(
     konex = [p.key for p in partitions if p.exchange == "KONEX"]
     metadata["konex_partitions"] = dg.MetadataValue.json(konex)
     metadata["konex_rows_dropped"] = int(konex_rows)
-    metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
+    metadata["execution_time_sec"] = elapsed(started)
     return dg.Output(digest, metadata=metadata)
 
 

@@ -21,7 +21,6 @@ import polars as pl
 from dag.partitions import daily_exchange_category_partition
 
 PARTITION_BY = {"date": "date", "exchange": "exchange"}
-CD_TAGS_SOURCE = "krx"
 MAX_NAMED_TICKERS = 20
 
 

@@ -21,6 +21,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import NO_COMPANY_TYPES, CdSearchNames
+from dag.common import CD_TAGS, elapsed, tags
 
 LETTER_READINGS: dict[str, str] = {
     "A": "에이", "B": "비", "C": "씨", "D": "디", "E": "이", "F": "에프", "G": "지",
@@ -50,6 +51,7 @@ COMPAT_JAMO_KEYS: dict[str, str] = dict(
 
 HANGUL_BASE = 0xAC00
 _SYLLABLE = "^[가-힣]$"
+
 
 
 def eng2kor_expr(text: pl.Expr) -> pl.Expr:
@@ -132,7 +134,7 @@ def search_names(company: pl.LazyFrame, security: pl.LazyFrame) -> pl.LazyFrame:
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake"},
-    tags={"data_tier": "gold", "domain": "stock", "source": "krx"},
+    tags=tags("gold", CD_TAGS),
     metadata={"dagster/column_schema": column_schema(CdSearchNames)},
 )
 def cd_search_names(
@@ -145,7 +147,7 @@ def cd_search_names(
     return dg.Output(
         names.lazy(),
         metadata={
-            "execution_time_sec": round(time.perf_counter() - started, 3),
+            "execution_time_sec": elapsed(started),
             "companies_named": companies,
             "search_names_per_company": round(names.height / companies, 2) if companies else 0.0,
         },

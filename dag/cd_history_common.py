@@ -21,9 +21,10 @@ from dag.cd_common import CdPartition, add_year_month, digest_zero_rows, pad_tic
 from dag.cd_raw_ingestion import Fetch, fetch_series
 from dag.cd_security_processing import security_id
 from dag.cd_source import KrxSource
+from dag.common import CD_TAGS, elapsed, tags
 from dag.partitions import CD_EXCHANGES
 
-HISTORY_TAGS = {"data_tier": "silver", "domain": "stock", "source": "krx"}
+HISTORY_TAGS = tags("silver", CD_TAGS)
 
 
 def history_months(context: dg.AssetExecutionContext) -> list[dt.date]:
@@ -91,6 +92,6 @@ def month_end_series(
         **stats.metadata(),
         "source": bronze["source"],
         "month_end_days": dg.MetadataValue.json([p.key for p in partitions]),
-        "execution_time_sec": round(time.perf_counter() - started, 3),
+        "execution_time_sec": elapsed(started),
     }
     return digest.select(output_columns), metadata

@@ -2,7 +2,7 @@
 
 Unpartitioned gold tables computed from every partition of the silver series (the IO manager
 reads all of them); each run of the daily job recomputes them, so they always reflect the latest
-market-cap date in the lake. The rules are the pure functions of `dag.cd_metrics_logic`.
+market-cap date in the lake. The rules are the pure functions of `dag.cd_metrics_rules`.
 """
 
 import time
@@ -12,13 +12,14 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdCompanyMetrics, CdSecurityMetrics, CdSecurityRanks
-from dag.cd_metrics_logic import company_metrics, latest_security_metrics, security_ranks
+from dag.cd_metrics_rules import company_metrics, latest_security_metrics, security_ranks
+from dag.common import CD_TAGS, elapsed, tags
 
-GOLD_TAGS = {"data_tier": "gold", "domain": "stock", "source": "krx"}
+GOLD_TAGS = tags("gold", CD_TAGS)
 
 
 def _seconds(started: float) -> float:
-    return round(time.perf_counter() - started, 3)
+    return elapsed(started)
 
 
 def _latest_date(frame: pl.DataFrame, column: str) -> str:
@@ -49,7 +50,7 @@ def cd_security_metrics(
     return dg.Output(
         metrics.lazy(),
         metadata={
-            "execution_time_sec": _seconds(started),
+            "execution_time_sec": elapsed(started),
             "active_securities": metrics.height,
             "without_price": metrics.get_column("price").null_count(),
             "without_fundamentals": metrics.get_column("bps").null_count(),
@@ -81,7 +82,7 @@ def cd_company_metrics(
     return dg.Output(
         metrics.lazy(),
         metadata={
-            "execution_time_sec": _seconds(started),
+            "execution_time_sec": elapsed(started),
             "listed_companies": metrics.height,
             "market_cap_date": _latest_date(metrics, "market_cap_date"),
             "largest_company": top[0]["company_name"] if top else "",
@@ -111,7 +112,7 @@ def cd_security_ranks(
     return dg.Output(
         ranks.lazy(),
         metadata={
-            "execution_time_sec": _seconds(started),
+            "execution_time_sec": elapsed(started),
             "rank_date": _latest_date(ranks, "rank_date"),
             "ranked_per_metric": dg.MetadataValue.json(
                 dict(zip(per_metric["metric_type"], per_metric["len"], strict=True))

@@ -8,7 +8,8 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdDigestPrice
-from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, digest_daily_series, run_partitions
+from dag.cd_common import PARTITION_BY, digest_daily_series, run_partitions
+from dag.common import CD_TAGS, elapsed, tags
 from dag.partitions import daily_exchange_category_partition
 from dag_io import lake
 
@@ -36,7 +37,7 @@ def digest_prices(
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "pandera"},
-    tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
+    tags=tags("silver", CD_TAGS),
     metadata={
         **lake(partition_by=PARTITION_BY),
         "dagster/column_schema": column_schema(CdDigestPrice),
@@ -49,7 +50,7 @@ def cd_digest_price(
     a holiday is an empty partition, some zero rows on a trading day fail naming the tickers."""
     started = time.perf_counter()
     digest, metadata = digest_prices(context, cd_prices, cd_security)
-    metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
+    metadata["execution_time_sec"] = elapsed(started)
     return dg.Output(digest, metadata=metadata)
 
 

@@ -15,8 +15,9 @@ import polars as pl
 
 from contracts import column_schema, contract_check, polars_schema
 from contracts.cd import CdBppedds, CdMarketcaps, CdPrices, CdStockcode
-from dag.cd_common import CD_TAGS_SOURCE, PARTITION_BY, CdPartition, run_partitions
+from dag.cd_common import PARTITION_BY, CdPartition, run_partitions
 from dag.cd_source import KrxSource
+from dag.common import CD_TAGS, elapsed, tags
 from dag.partitions import daily_exchange_category_partition
 from dag_io import lake
 
@@ -78,7 +79,7 @@ def fetch_series(
         "holiday": bool(published) and len(empty) == len(published),
         "holiday_partitions": dg.MetadataValue.json(empty),
         "rows_by_partition": dg.MetadataValue.json(rows_by_partition),
-        "execution_time_sec": round(time.perf_counter() - started, 3),
+        "execution_time_sec": elapsed(started),
     }
     return frame, metadata
 
@@ -87,7 +88,7 @@ def _bronze(model: type) -> dict[str, object]:
     return {**lake(partition_by=PARTITION_BY), "dagster/column_schema": column_schema(model)}
 
 
-_TAGS = {"data_tier": "bronze", "domain": "stock", "source": CD_TAGS_SOURCE}
+_TAGS = tags("bronze", CD_TAGS)
 
 
 @dg.asset(

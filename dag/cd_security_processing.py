@@ -19,7 +19,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdCompany, CdSecurity
-from dag.cd_common import CD_TAGS_SOURCE
+from dag.common import CD_TAGS, elapsed, tags
 
 COMMON_SHARE = "보통주"
 # Preferred-share codes end in 5, 7, 9 or a letter (005935, 005387, 00104K); common ones in 0.
@@ -190,7 +190,7 @@ def build_companies(securities: pl.LazyFrame) -> pl.LazyFrame:
     backfill_policy=dg.BackfillPolicy.single_run(),  # lets a silver tier range run include it
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "pandera"},
-    tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
+    tags=tags("silver", CD_TAGS),
     metadata={"dagster/column_schema": column_schema(CdSecurity)},
 )
 def cd_security(cd_stockcode: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
@@ -215,7 +215,7 @@ def cd_security(cd_stockcode: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
             "delisted": int((~securities.get_column("is_active")).sum()),
             "renamed": int(renamed),
             "by_type": dg.MetadataValue.json(dict(by_type.iter_rows())),
-            "execution_time_sec": round(time.perf_counter() - started, 3),
+            "execution_time_sec": elapsed(started),
         },
     )
 
@@ -225,7 +225,7 @@ def cd_security(cd_stockcode: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
     backfill_policy=dg.BackfillPolicy.single_run(),  # lets a silver tier range run include it
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "pandera"},
-    tags={"data_tier": "silver", "domain": "stock", "source": CD_TAGS_SOURCE},
+    tags=tags("silver", CD_TAGS),
     metadata={"dagster/column_schema": column_schema(CdCompany)},
 )
 def cd_company(cd_security: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
@@ -248,7 +248,7 @@ def cd_company(cd_security: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
             "companies": companies.height,
             "active": int(companies.get_column("is_active").sum()),
             "listed_on_several_exchanges": int(multi_exchange),
-            "execution_time_sec": round(time.perf_counter() - started, 3),
+            "execution_time_sec": elapsed(started),
         },
     )
 

@@ -35,6 +35,7 @@ from dag.cd_serving_tables import (
     search_name_table,
     security_table,
 )
+from dag.common import CD_TAGS
 from dag.partitions import daily_exchange_category_partition
 from dag.serving import LoadMode, Serving, serving_asset
 
@@ -50,7 +51,6 @@ TABLES = (
     "search_name",
 )
 RESOURCES: dict[Target, str] = {"postgres": "cd_postgres", "turso": "turso"}
-TAGS = {"domain": "stock", "source": "krx"}
 TARGET_NAMES: dict[Target, str] = {"postgres": "PostgreSQL", "turso": "Turso"}
 
 
@@ -72,7 +72,7 @@ def cd_serving(
         contract=contract,
         mode=mode,
         description=f"{TARGET_NAMES[target]} `{table}`: {what}.",
-        tags=TAGS,
+        tags=CD_TAGS,
         partitions_def=daily_exchange_category_partition if daily else None,
         partition_by=PARTITION_BY if daily else None,
     )

@@ -1,7 +1,7 @@
 """NPS company matching: which company (business_reg_num + addr_key) each workplace row belongs to.
 
-Pure Polars functions on lazy frames, no Dagster: `nps_company_tables` wires them into assets and the
-tests call them on literal frames. Rules (DOMAINS.md, NPS "Company layer"):
+Pure Polars functions on lazy frames, no Dagster: `nps_company_tables` wires them into assets
+and the tests call them on literal frames. Rules (DOMAINS.md, NPS "Company layer"):
 
 - A company is one (business_reg_num, addr_key); its id is the readable, deterministic text
   ``<business_reg_num>-<addr_key>``, so the same company gets the same id whichever month is

@@ -23,6 +23,7 @@ import polars.selectors as cs
 
 from contracts import column_schema, contract_check
 from contracts.nps import DIGEST_KEY, NpsHisDigest
+from dag.common import NPS_TAGS, elapsed, tags
 from dag.nps_csv import CANONICAL_COLUMNS
 from dag.nps_rules import (
     avg_monthly_wage,
@@ -274,7 +275,7 @@ def _metadata(stats: pl.DataFrame, max_chars: int) -> dict[str, Any]:
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "pandera"},
-    tags={"data_tier": "silver", "domain": "pension", "source": "national_pension"},
+    tags=tags("silver", NPS_TAGS),
     metadata={"partition_by": "ym", "dagster/column_schema": column_schema(NpsHisDigest)},
 )
 def nps_his_digest(
@@ -294,7 +295,7 @@ def nps_his_digest(
             f"{sorted(months)}"
         )
     metadata = _metadata(stats, max_chars)
-    metadata["execution_time_sec"] = round(time.perf_counter() - started, 3)
+    metadata["execution_time_sec"] = elapsed(started)
     return dg.Output(out.lazy(), metadata=metadata)
 
 

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from contracts import audit_resource_keys, column_schema, conclude, contract_check
 from contracts.nps import HEADER_VARIANTS, NpsHisDownload
+from dag.common import NPS_TAGS, elapsed, tags
 from dag.nps_csv import CANONICAL_COLUMNS, LINEAGE_COLUMNS, NpsCsvError, file_month, parse_bytes
 from dag.nps_source import NpsSource, NpsSourceError, RawFile
 from dag.partitions import nps_monthly_partition
@@ -83,7 +84,7 @@ def save_snapshot(raw: RawFile, month: date, sha256: str) -> Path:
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
     kinds={"polars", "deltalake", "csv"},
-    tags={"data_tier": "bronze", "domain": "pension", "source": "national_pension"},
+    tags=tags("bronze", NPS_TAGS),
     metadata={**lake(partition_by="ym"), "dagster/column_schema": column_schema(NpsHisDownload)},
 )
 def nps_his_download(
@@ -136,7 +137,7 @@ def nps_his_download(
         "rows_by_month": dg.MetadataValue.json({k: v["rows_read"] for k, v in per_month.items()}),
         "per_month": dg.MetadataValue.json(per_month),
         "completeness_policy": dg.MetadataValue.json(config.policy()),
-        "execution_time_sec": round(time.perf_counter() - started, 3),
+        "execution_time_sec": elapsed(started),
     }
     return dg.Output(frame.lazy(), metadata=metadata)
 

@@ -11,7 +11,7 @@ import polars as pl
 
 from dag import cd_serving_loads as loads
 from dag.cd_display_processing import search_names
-from dag.cd_metrics_logic import company_metrics, latest_security_metrics, security_ranks
+from dag.cd_metrics_rules import company_metrics, latest_security_metrics, security_ranks
 from dag.cd_serving_loads import TABLES
 from dag_io import PostgresResource, TursoResource
 

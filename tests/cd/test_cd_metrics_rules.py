@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from dag.cd_metrics_logic import company_metrics, latest_security_metrics, security_ranks
+from dag.cd_metrics_rules import company_metrics, latest_security_metrics, security_ranks
 
 D1, D2, D3 = dt.date(2024, 1, 2), dt.date(2024, 1, 3), dt.date(2024, 1, 4)
 
