@@ -13,8 +13,10 @@ from its PostgreSQL twin only in its target. Frames come from `dag.cd_serving_ta
 | display_name, search_name | cd_search_names | replace |
 """
 
+from collections.abc import Callable
 from typing import Literal
 
+import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
@@ -54,111 +56,130 @@ RESOURCES: dict[Target, str] = {"postgres": "cd_postgres", "turso": "turso"}
 TARGET_NAMES: dict[Target, str] = {"postgres": "PostgreSQL", "turso": "Turso"}
 
 
-def cd_serving(
+def cd_serving_pair(
     table: str,
-    target: Target,
     contract: type[pa.DataFrameModel],
     mode: LoadMode,
     what: str,
-) -> Serving:
-    """The spec of `cd_<table>_<target>`; daily series are partitioned like their digests."""
+    build: Callable[..., pl.LazyFrame] | str,
+) -> tuple[
+    dg.AssetsDefinition, dg.AssetChecksDefinition, dg.AssetsDefinition, dg.AssetChecksDefinition
+]:
+    """`cd_<table>_postgres` and `cd_<table>_turso` with their checks: the same table, loaded
+    the same way into both targets; daily series are partitioned like their digests."""
     daily = mode == "replace_partitions"
-    return Serving(
-        name=f"cd_{table}_{target}",
-        group="CD",
-        table=table,
-        target=target,
-        resource_key=RESOURCES[target],
-        contract=contract,
-        mode=mode,
-        description=f"{TARGET_NAMES[target]} `{table}`: {what}.",
-        tags=CD_TAGS,
-        partitions_def=daily_exchange_category_partition if daily else None,
-        partition_by=PARTITION_BY if daily else None,
-    )
+    pair = []
+    for target in ("postgres", "turso"):
+        spec = Serving(
+            name=f"cd_{table}_{target}",
+            group="CD",
+            table=table,
+            target=target,
+            resource_key=RESOURCES[target],
+            contract=contract,
+            mode=mode,
+            description=f"{TARGET_NAMES[target]} `{table}`: {what}.",
+            tags=CD_TAGS,
+            partitions_def=daily_exchange_category_partition if daily else None,
+            partition_by=PARTITION_BY if daily else None,
+        )
+        pair.extend(serving_asset(spec, build))
+    return pair[0], pair[1], pair[2], pair[3]
 
 
-def price_rows(cd_digest_price: pl.LazyFrame) -> pl.LazyFrame:
-    return cd_digest_price
-
-
-def marketcap_rows(cd_digest_marketcaps: pl.LazyFrame) -> pl.LazyFrame:
-    return cd_digest_marketcaps
-
-
-def bppedd_rows(cd_digest_bppedds: pl.LazyFrame) -> pl.LazyFrame:
-    return cd_digest_bppedds
-
-
-def security_rank_rows(cd_security_ranks: pl.LazyFrame) -> pl.LazyFrame:
-    return cd_security_ranks
-
-
-SECURITY = "every security with its latest metrics (null once delisted)"
-COMPANY = "every company with market cap, rank and prior rank"
-PRICE = "daily OHLCV of the run's (date, exchange) partitions"
-MARKETCAP = "daily market caps of the run's (date, exchange) partitions"
-BPPEDD = "daily fundamentals of the run's (date, exchange) partitions"
-RANK = "ranks per metric, accumulated per rank date"
-DISPLAY = "the name shown for each company"
-SEARCH = "search strings per company, in order"
-
-# --- PostgreSQL ---------------------------------------------------------------------------------
-cd_security_postgres, cd_security_postgres_contract = serving_asset(
-    cd_serving("security", "postgres", CdSecurityServing, "replace", SECURITY), security_table
+(
+    cd_security_postgres,
+    cd_security_postgres_contract,
+    cd_security_turso,
+    cd_security_turso_contract,
+) = cd_serving_pair(
+    "security",
+    CdSecurityServing,
+    "replace",
+    "every security with its latest metrics (null once delisted)",
+    security_table,
 )
-cd_company_postgres, cd_company_postgres_contract = serving_asset(
-    cd_serving("company", "postgres", CdCompanyServing, "replace", COMPANY), company_table
+(
+    cd_company_postgres,
+    cd_company_postgres_contract,
+    cd_company_turso,
+    cd_company_turso_contract,
+) = cd_serving_pair(
+    "company",
+    CdCompanyServing,
+    "replace",
+    "every company with market cap, rank and prior rank",
+    company_table,
 )
-cd_price_postgres, cd_price_postgres_contract = serving_asset(
-    cd_serving("price", "postgres", CdPriceServing, "replace_partitions", PRICE), price_rows
+(
+    cd_price_postgres,
+    cd_price_postgres_contract,
+    cd_price_turso,
+    cd_price_turso_contract,
+) = cd_serving_pair(
+    "price",
+    CdPriceServing,
+    "replace_partitions",
+    "daily OHLCV of the run's (date, exchange) partitions",
+    "cd_digest_price",
 )
-cd_marketcap_postgres, cd_marketcap_postgres_contract = serving_asset(
-    cd_serving("marketcap", "postgres", CdMarketcapServing, "replace_partitions", MARKETCAP),
-    marketcap_rows,
+(
+    cd_marketcap_postgres,
+    cd_marketcap_postgres_contract,
+    cd_marketcap_turso,
+    cd_marketcap_turso_contract,
+) = cd_serving_pair(
+    "marketcap",
+    CdMarketcapServing,
+    "replace_partitions",
+    "daily market caps of the run's (date, exchange) partitions",
+    "cd_digest_marketcaps",
 )
-cd_bppedd_postgres, cd_bppedd_postgres_contract = serving_asset(
-    cd_serving("bppedd", "postgres", CdBppeddServing, "replace_partitions", BPPEDD), bppedd_rows
+(
+    cd_bppedd_postgres,
+    cd_bppedd_postgres_contract,
+    cd_bppedd_turso,
+    cd_bppedd_turso_contract,
+) = cd_serving_pair(
+    "bppedd",
+    CdBppeddServing,
+    "replace_partitions",
+    "daily fundamentals of the run's (date, exchange) partitions",
+    "cd_digest_bppedds",
 )
-cd_security_rank_postgres, cd_security_rank_postgres_contract = serving_asset(
-    cd_serving("security_rank", "postgres", CdSecurityRankServing, "upsert", RANK),
-    security_rank_rows,
+(
+    cd_security_rank_postgres,
+    cd_security_rank_postgres_contract,
+    cd_security_rank_turso,
+    cd_security_rank_turso_contract,
+) = cd_serving_pair(
+    "security_rank",
+    CdSecurityRankServing,
+    "upsert",
+    "ranks per metric, accumulated per rank date",
+    "cd_security_ranks",
 )
-cd_display_name_postgres, cd_display_name_postgres_contract = serving_asset(
-    cd_serving("display_name", "postgres", CdDisplayNameServing, "replace", DISPLAY),
+(
+    cd_display_name_postgres,
+    cd_display_name_postgres_contract,
+    cd_display_name_turso,
+    cd_display_name_turso_contract,
+) = cd_serving_pair(
+    "display_name",
+    CdDisplayNameServing,
+    "replace",
+    "the name shown for each company",
     display_name_table,
 )
-cd_search_name_postgres, cd_search_name_postgres_contract = serving_asset(
-    cd_serving("search_name", "postgres", CdSearchNameServing, "replace", SEARCH),
-    search_name_table,
-)
-
-# --- Turso (the same tables, the other target) --------------------------------------------------
-cd_security_turso, cd_security_turso_contract = serving_asset(
-    cd_serving("security", "turso", CdSecurityServing, "replace", SECURITY), security_table
-)
-cd_company_turso, cd_company_turso_contract = serving_asset(
-    cd_serving("company", "turso", CdCompanyServing, "replace", COMPANY), company_table
-)
-cd_price_turso, cd_price_turso_contract = serving_asset(
-    cd_serving("price", "turso", CdPriceServing, "replace_partitions", PRICE), price_rows
-)
-cd_marketcap_turso, cd_marketcap_turso_contract = serving_asset(
-    cd_serving("marketcap", "turso", CdMarketcapServing, "replace_partitions", MARKETCAP),
-    marketcap_rows,
-)
-cd_bppedd_turso, cd_bppedd_turso_contract = serving_asset(
-    cd_serving("bppedd", "turso", CdBppeddServing, "replace_partitions", BPPEDD), bppedd_rows
-)
-cd_security_rank_turso, cd_security_rank_turso_contract = serving_asset(
-    cd_serving("security_rank", "turso", CdSecurityRankServing, "upsert", RANK),
-    security_rank_rows,
-)
-cd_display_name_turso, cd_display_name_turso_contract = serving_asset(
-    cd_serving("display_name", "turso", CdDisplayNameServing, "replace", DISPLAY),
-    display_name_table,
-)
-cd_search_name_turso, cd_search_name_turso_contract = serving_asset(
-    cd_serving("search_name", "turso", CdSearchNameServing, "replace", SEARCH),
+(
+    cd_search_name_postgres,
+    cd_search_name_postgres_contract,
+    cd_search_name_turso,
+    cd_search_name_turso_contract,
+) = cd_serving_pair(
+    "search_name",
+    CdSearchNameServing,
+    "replace",
+    "search strings per company, in order",
     search_name_table,
 )

@@ -68,38 +68,6 @@ def pension_rows(nps_his_digest: pl.LazyFrame) -> pl.LazyFrame:
     return nps_his_digest.with_columns(row_key=row_key())
 
 
-def match_audit_rows(nps_match_audit: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_match_audit
-
-
-def review_queue_rows(nps_review_queue: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_review_queue
-
-
-def fact_rows(nps_fact_pension_monthly: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_fact_pension_monthly
-
-
-def dim_company_rows(nps_dim_company: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_dim_company
-
-
-def alias_rows(nps_company_alias: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_company_alias
-
-
-def industry_rows(nps_industry_monthly_stats: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_industry_monthly_stats
-
-
-def region_rows(nps_region_monthly_stats: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_region_monthly_stats
-
-
-def growth_rows(nps_company_growth: pl.LazyFrame) -> pl.LazyFrame:
-    return nps_company_growth
-
-
 nps_his_postgres_append, nps_his_postgres_append_contract = serving_asset(
     nps_serving(
         "nps_his_postgres_append",
@@ -118,7 +86,7 @@ nps_match_audit_postgres, nps_match_audit_postgres_contract = serving_asset(
         "the month's matching decisions",
         monthly=True,
     ),
-    match_audit_rows,
+    "nps_match_audit",
 )
 nps_review_queue_postgres, nps_review_queue_postgres_contract = serving_asset(
     nps_serving(
@@ -129,7 +97,7 @@ nps_review_queue_postgres, nps_review_queue_postgres_contract = serving_asset(
         monthly=True,
         require_rows=False,
     ),
-    review_queue_rows,
+    "nps_review_queue",
 )
 nps_fact_pension_monthly_postgres, nps_fact_pension_monthly_postgres_contract = serving_asset(
     nps_serving(
@@ -139,7 +107,7 @@ nps_fact_pension_monthly_postgres, nps_fact_pension_monthly_postgres_contract = 
         "per company and month, sums over the accepted rows",
         monthly=True,
     ),
-    fact_rows,
+    "nps_fact_pension_monthly",
 )
 nps_dim_company_postgres, nps_dim_company_postgres_contract = serving_asset(
     nps_serving(
@@ -149,7 +117,7 @@ nps_dim_company_postgres, nps_dim_company_postgres_contract = serving_asset(
         "every company seen in any month",
         monthly=False,
     ),
-    dim_company_rows,
+    "nps_dim_company",
 )
 nps_company_alias_postgres, nps_company_alias_postgres_contract = serving_asset(
     nps_serving(
@@ -159,7 +127,7 @@ nps_company_alias_postgres, nps_company_alias_postgres_contract = serving_asset(
         "every name a company was seen under",
         monthly=False,
     ),
-    alias_rows,
+    "nps_company_alias",
 )
 nps_industry_monthly_stats_postgres, nps_industry_monthly_stats_postgres_contract = serving_asset(
     nps_serving(
@@ -169,7 +137,7 @@ nps_industry_monthly_stats_postgres, nps_industry_monthly_stats_postgres_contrac
         "monthly statistics per industry",
         monthly=True,
     ),
-    industry_rows,
+    "nps_industry_monthly_stats",
 )
 nps_region_monthly_stats_postgres, nps_region_monthly_stats_postgres_contract = serving_asset(
     nps_serving(
@@ -179,7 +147,7 @@ nps_region_monthly_stats_postgres, nps_region_monthly_stats_postgres_contract = 
         "monthly statistics per 시군구 region",
         monthly=True,
     ),
-    region_rows,
+    "nps_region_monthly_stats",
 )
 nps_company_growth_postgres, nps_company_growth_postgres_contract = serving_asset(
     nps_serving(
@@ -189,5 +157,5 @@ nps_company_growth_postgres, nps_company_growth_postgres_contract = serving_asse
         "subscriber growth per company and month",
         monthly=False,
     ),
-    growth_rows,
+    "nps_company_growth",
 )

@@ -62,16 +62,18 @@ class Serving:
 
 
 def serving_asset(
-    spec: Serving, build: Callable[..., pl.LazyFrame]
+    spec: Serving, build: Callable[..., pl.LazyFrame] | str
 ) -> tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]:
     """The load asset of `spec` and its read-back contract check.
 
     `build`'s parameters name the upstream lake assets (read as `pl.LazyFrame`s); it returns the
-    serving table's rows. The asset is named `spec.name` (function name == asset name)."""
-    upstream = list(inspect.signature(build).parameters)
+    serving table's rows. A string names one lake asset whose rows are the table's as they are.
+    The asset is named `spec.name` (function name == asset name)."""
+    upstream = [build] if isinstance(build, str) else list(inspect.signature(build).parameters)
 
     def load(context: dg.AssetExecutionContext, **inputs: pl.LazyFrame) -> dg.MaterializeResult:
-        return load_serving(context, spec, build(**inputs))
+        frame = inputs[build] if isinstance(build, str) else build(**inputs)
+        return load_serving(context, spec, frame)
 
     load.__name__ = load.__qualname__ = spec.name
     load.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
