@@ -19,6 +19,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
 	$(BIN)/pytest
 
 # Benchmark gates: quick mode (CI) and the full mode that refreshes docs/benchmarks.md.

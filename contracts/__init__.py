@@ -62,7 +62,8 @@ Tests: ``contracts.testing.assert_column_schema_matches(asset, model)``, and
 ``contracts.strategies.frames(model, fix=...)`` (hypothesis) for property tests.
 
 Fields are non-nullable unless ``nullable=True``; dtypes are explicit (Python ``str``/``int``/
-``float``/``bool``/``dt.date`` or Polars dtypes such as ``pl.Int64``, ``pl.List(pl.String)``).
+``float``/``bool``/``dt.date`` or Polars dtypes such as ``pl.Int64``; a list column is
+``Annotated[pl.List, pl.String]``, which mypy accepts where ``pl.List(pl.String)`` is not a type).
 Keys include the partition column, since a check of a partition range validates the range.
 """
 

@@ -7,6 +7,8 @@ companies. Every model is the single source of truth for its asset's columns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
@@ -18,22 +20,24 @@ TICKER_PATTERN = r"^[0-9A-Z]{6}$"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
-def _date(description: str) -> object:
+# Field helpers return what `pa.Field` returns (typed `Any`, so that `col: pl.Int64 = ...`
+# type-checks).
+def _date(description: str) -> Any:
     return pa.Field(description=description)
 
 
-def _exchange() -> object:
+def _exchange() -> Any:
     return pa.Field(isin=list(EXCHANGES), description="market: KOSPI, KOSDAQ or KONEX")
 
 
-def _ticker() -> object:
+def _ticker() -> Any:
     return pa.Field(
         str_matches=TICKER_PATTERN,
         description="6-character KRX short code with leading zeros (005930; preferred 005935)",
     )
 
 
-def _non_negative(description: str) -> object:
+def _non_negative(description: str) -> Any:
     return pa.Field(ge=0, description=description)
 
 

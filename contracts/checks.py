@@ -265,8 +265,9 @@ def conclude(
     keys = list(context.partition_keys)
     targets = _latest_materializations(context, asset.key, keys)
     for key in keys:
+        # log_event handles an AssetCheckEvaluation; its annotation (UserEvent) omits it.
         context.op_execution_context.log_event(
-            dg.AssetCheckEvaluation(
+            dg.AssetCheckEvaluation(  # type: ignore[arg-type]
                 asset_key=asset.key,
                 check_name=check,
                 passed=result.passed,
@@ -316,7 +317,8 @@ def _first_line(text: str | None) -> str:
 def _partitions_label(context: dg.AssetCheckExecutionContext) -> str:
     """The partition key, or ``start...end`` for a single-run range backfill."""
     if context.has_partition_key:
-        return context.partition_key
+        key: str = context.partition_key  # a decorated property dagster leaves untyped
+        return key
     key_range = context.partition_key_range
     return f"{key_range.start}...{key_range.end}"
 
@@ -361,9 +363,12 @@ def contract_check(
         result = dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
         return conclude(context, asset, result, check_name, refuse=audited)
 
+    contract: Callable[..., dg.AssetCheckResult | None]
     if read is not None:
 
-        def _contract(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult | None:
+        def _contract_read_back(
+            context: dg.AssetCheckExecutionContext,
+        ) -> dg.AssetCheckResult | None:
             data = read(context)
             if isinstance(data, pl.LazyFrame):
                 data = data.collect()
@@ -374,9 +379,12 @@ def contract_check(
                 )
             return _result(context, data)
 
+        contract = _contract_read_back
     else:
 
-        def _contract(context: dg.AssetCheckExecutionContext, **persisted: pl.LazyFrame):
+        def _contract(
+            context: dg.AssetCheckExecutionContext, **persisted: pl.LazyFrame
+        ) -> dg.AssetCheckResult | None:
             try:
                 data = persisted[asset_name].collect()
             except Exception as error:  # fail closed: data that cannot be checked is refused
@@ -405,8 +413,9 @@ def contract_check(
             asset_name: pl.LazyFrame,
             "return": dg.AssetCheckResult,
         }
+        contract = _contract
     resource_keys = set(required_resource_keys) | (audit_resource_keys(asset) if audited else set())
-    return dg.asset_check(
+    decorate = dg.asset_check(
         asset=asset,
         name=check_name,
         description=(
@@ -417,4 +426,7 @@ def contract_check(
         required_resource_keys=resource_keys or None,
         metadata={"contract": model.__name__, "severity": severity.value},
         partitions_def=asset.partitions_def,
-    )(_contract)
+    )
+    # Dagster types a check's return as AssetCheckResult; it also takes None, which `conclude`
+    # returns for a range run once it has logged the evaluation of every partition.
+    return decorate(contract)  # type: ignore[arg-type]

@@ -8,6 +8,8 @@ marker at the end of this file.
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
@@ -24,11 +26,13 @@ DIGEST_KEY = (
 )
 
 
-def _raw(description: str) -> object:
+# Field helpers return what `pa.Field` returns (typed `Any`, so that `col: pl.Int64 = ...`
+# type-checks).
+def _raw(description: str) -> Any:
     return pa.Field(description=f"{description} (string as delivered; empty when absent)")
 
 
-def _code(description: str, digits: int) -> object:
+def _code(description: str, digits: int) -> Any:
     return pa.Field(
         nullable=True,
         str_matches=rf"^\d{{{digits}}}$",
@@ -36,15 +40,15 @@ def _code(description: str, digits: int) -> object:
     )
 
 
-def _status(description: str) -> object:
+def _status(description: str) -> Any:
     return pa.Field(nullable=True, isin=["1", "2"], description=description)
 
 
-def _count(description: str) -> object:
+def _count(description: str) -> Any:
     return pa.Field(ge=0, description=description)
 
 
-def _date(description: str) -> object:
+def _date(description: str) -> Any:
     return pa.Field(nullable=True, description=f"{description}; null when empty or 0001-01-01")
 
 
@@ -132,7 +136,7 @@ class NpsHisDigest(pa.DataFrameModel):
         str_matches=r"^[0-9a-z가-힣]+$",
         description="normalised name: legal forms and brackets removed, [0-9a-z가-힣] only",
     )
-    company_types: pl.List(pl.String) = pa.Field(
+    company_types: Annotated[pl.List, pl.String] = pa.Field(
         description="legal forms in the name (주식회사, 유한회사, 사단법인...); [] if none"
     )
     addr_key: pl.String = pa.Field(
@@ -182,7 +186,9 @@ _YM = "Data month (first day, Asia/Seoul)"
 class NpsHisPostgresAppend(NpsHisDigest):
     """`public.pension`: the digest rows of the loaded months plus `row_key`, the table's key."""
 
-    company_types: pl.String = pa.Field(
+    # A loaded table keeps the list as text: the column's dtype changes in this subclass, which
+    # pandera supports and mypy reports as an incompatible override of the base's annotation.
+    company_types: pl.String = pa.Field(  # type: ignore[assignment]
         description="legal forms detected in the name, comma-joined ('' if none)"
     )
     row_key: pl.String = pa.Field(
@@ -205,7 +211,7 @@ class NpsMatchAudit(pa.DataFrameModel):
         description="First 6 digits of 사업자등록번호", nullable=True
     )
     name_norm: pl.String = pa.Field(description="Normalised name the match compared", nullable=True)
-    company_types: pl.List(pl.String) = pa.Field(description="Legal forms detected")
+    company_types: Annotated[pl.List, pl.String] = pa.Field(description="Legal forms detected")
     addr_key: pl.String = pa.Field(description="<sigungu>-<legal-dong code>", nullable=True)
     district: pl.String = pa.Field(
         description="시군구 district: sido + sigungu code", nullable=True
@@ -334,7 +340,9 @@ class NpsDimCompany(pa.DataFrameModel):
     normalized_name: pl.String = pa.Field(
         description="name_norm of the canonical name", nullable=True
     )
-    company_types: pl.List(pl.String) = pa.Field(description="Legal forms of the canonical name")
+    company_types: Annotated[pl.List, pl.String] = pa.Field(
+        description="Legal forms of the canonical name"
+    )
     industry_code: pl.String = pa.Field(
         description="Latest known industry (no placeholder)", nullable=True
     )
@@ -475,7 +483,9 @@ class NpsPensionIndexes(pa.DataFrameModel):
 class NpsMatchAuditPostgres(NpsMatchAudit):
     """`match_audit_log`: the matching decisions as loaded (months replaced per run)."""
 
-    company_types: pl.String = pa.Field(description="Legal forms detected, comma-joined")
+    company_types: pl.String = pa.Field(  # type: ignore[assignment]  # list as text, as above
+        description="Legal forms detected, comma-joined"
+    )
 
 
 class NpsReviewQueuePostgres(NpsReviewQueue):
@@ -489,7 +499,7 @@ class NpsFactPensionMonthlyPostgres(NpsFactPensionMonthly):
 class NpsDimCompanyPostgres(NpsDimCompany):
     """`dim_company` as loaded (whole table replaced per run)."""
 
-    company_types: pl.String = pa.Field(
+    company_types: pl.String = pa.Field(  # type: ignore[assignment]  # list as text, as above
         description="Legal forms of the canonical name, comma-joined"
     )
 

@@ -9,7 +9,7 @@ makes a generated frame satisfy them (for example ordering low/high). Test-only:
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pandera.polars as pa
 import polars as pl
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from contracts.schema import ContractColumn, contract_columns, key_columns
 
-_INT_BOUNDS = {
+_INT_BOUNDS: dict[type[pl.DataType], tuple[int, int]] = {
     pl.Int8: (-(2**7), 2**7 - 1),
     pl.Int16: (-(2**15), 2**15 - 1),
     pl.Int32: (-(2**31), 2**31 - 1),
@@ -57,7 +57,7 @@ def _numeric(column: ContractColumn, bounds: dict[str, Any]) -> st.SearchStrateg
         if "max" in bounds:
             high = min(high, int(bounds["max"]) - (1 if bounds.get("exclude_max") else 0))
         return st.integers(low, high)
-    width = 32 if dtype == pl.Float32 else 64
+    width: Literal[32, 64] = 32 if dtype == pl.Float32 else 64
     return st.floats(
         min_value=bounds.get("min"),
         max_value=bounds.get("max"),
@@ -158,6 +158,10 @@ def column_values(model: type[pa.DataFrameModel], column: ContractColumn) -> st.
     return st.none() | values if column.nullable else values
 
 
+def _value_of(name: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda record: record[name]
+
+
 def frames(
     model: type[pa.DataFrameModel],
     *,
@@ -176,9 +180,7 @@ def frames(
         }
     )
     keys = key_columns(model)
-    unique_by: list[Callable[[dict[str, Any]], Any]] = [
-        (lambda record, name=column.name: record[name]) for column in columns if column.unique
-    ]
+    unique_by = [_value_of(column.name) for column in columns if column.unique]
     if len(keys) > 1:
         unique_by.append(lambda record: tuple(record[key] for key in keys))
     rows = st.lists(row, min_size=min_size, max_size=max_size, unique_by=tuple(unique_by) or None)

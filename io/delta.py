@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 import polars as pl
@@ -532,8 +532,11 @@ def _whole_table(target: WriteTarget) -> WriteTarget:
 
 
 def _schema_mode(
-    table: DeltaTable, schema: pl.Schema, target: WriteTarget, changes: dict
-) -> str | None:
+    table: DeltaTable,
+    schema: pl.Schema,
+    target: WriteTarget,
+    changes: dict[str, tuple[pl.DataType, pl.DataType]],
+) -> Literal["merge", "overwrite"] | None:
     """How the write treats the table's schema.
 
     An unpartitioned table is replaced whole, schema included ("overwrite"). A partitioned write

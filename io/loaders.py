@@ -180,8 +180,9 @@ class Dialect(Protocol):
     max_index_key_bytes: int | None
     """Longest string/binary bytes an index entry may hold (None: no limit to check)."""
 
-    def sql_type(self, dtype: pl.DataType) -> str:
-        """SQL spelling of a Polars dtype, exactly as the catalog reports it back."""
+    def sql_type(self, dtype: pl.DataType | type[pl.DataType]) -> str:
+        """SQL spelling of a Polars dtype (an instance, or a class such as ``pl.String`` as
+        a contract may declare it), exactly as the catalog reports it back."""
         ...
 
     def polars_type(self, sql_type: str) -> pl.DataType | None:
@@ -273,8 +274,10 @@ def _safe_cast(source: pl.DataType, target: pl.DataType) -> bool:
     if source == pl.Float32:
         return target == pl.Float64
     if source in _INTS and target in _INTS:
-        bits = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64,
-                pl.UInt8: 9, pl.UInt16: 17, pl.UInt32: 33}
+        bits: dict[type[pl.DataType], int] = {
+            pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64,
+            pl.UInt8: 9, pl.UInt16: 17, pl.UInt32: 33,
+        }
         return target.is_signed_integer() and bits[source.base_type()] <= bits[target.base_type()]
     if isinstance(source, pl.Decimal) and isinstance(target, pl.Decimal):
         src_int = (source.precision or 38) - source.scale
@@ -450,7 +453,7 @@ def check_key_values(
     aggregates = [pl.col(k).is_null().any().alias(f"null_{i}") for i, k in enumerate(unique)]
     if unique:
         aggregates.append(pl.struct(unique).is_duplicated().any().alias("duplicated"))
-    sized = []
+    sized: list[tuple[Index, pl.Expr]] = []
     if max_index_key_bytes is not None:
         for index in indexes:
             size = _entry_bytes(schema, index.columns)
@@ -472,15 +475,15 @@ def check_key_values(
                 f"key columns {unique} may not be NULL; nothing was loaded"
             )
     if unique and summary["duplicated"]:
-        example = (
+        duplicate = (
             numbered.filter(pl.struct(unique).is_duplicated())
             .group_by(unique, maintain_order=True)
             .agg(pl.col(row).head(5).alias("rows"))
             .head(1).collect().row(0, named=True)
         )
-        rows = example.pop("rows")
+        rows = duplicate.pop("rows")
         raise LoadError(
-            f"{where}: duplicate key {example} in key columns {unique} at rows {rows}; "
+            f"{where}: duplicate key {duplicate} in key columns {unique} at rows {rows}; "
             "each key may appear once; nothing was loaded"
         )
     for j, (index, size) in enumerate(sized):
@@ -662,7 +665,8 @@ def read_frame(
         if name not in by_name:
             raise LoadError(f"{dialect.name} table {target} has no column {name!r}: "
                             f"{list(by_name)}")
-    conditions, params = [], []
+    conditions: list[str] = []
+    params: list[pl.Series] = []
     for name, values in (partitions or {}).items():
         given = [v for v in values if v is not None]
         if len(params) + len(given) > MAX_READ_VALUES:

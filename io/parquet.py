@@ -403,7 +403,7 @@ def _read_schema(fs: pafs.FileSystem, root: str) -> pl.Schema | None:
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None
     with fs.open_input_file(path) as handle:
-        return pl.read_parquet_schema(handle)
+        return pl.Schema(pl.read_parquet_schema(handle))  # annotated as a plain dict
 
 
 def _all_partition_files(fs: pafs.FileSystem, root: str, depth: int) -> list[str]:

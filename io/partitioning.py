@@ -93,11 +93,12 @@ class PartitionLayout:
         """The Dagster partition key of each row of partition values (inverse of `values`)."""
         keys = []
         for row in values.iter_rows(named=True):
-            parts = {c.dimension: c.key(row[c.column]) for c in self.columns}
             if isinstance(self.partitions_def, dg.MultiPartitionsDefinition):
+                parts = {_dimension(c): c.key(row[c.column]) for c in self.columns}
                 keys.append(str(dg.MultiPartitionKey(parts)))
             else:
-                keys.append(parts[None])
+                (col,) = self.columns
+                keys.append(col.key(row[col.column]))
         return keys
 
     def sql_predicate(self, values: pl.DataFrame) -> str:
@@ -143,6 +144,12 @@ class PartitionLayout:
 def _dimension_key(key: dg.MultiPartitionKey, dimension: str | None) -> str:
     assert dimension is not None
     return key.keys_by_dimension[dimension]
+
+
+def _dimension(column: PartitionColumn) -> str:
+    """The dimension name of a column of a multi-partitions layout (always set there)."""
+    assert column.dimension is not None
+    return column.dimension
 
 
 def _is_cross_product(values: pl.DataFrame, per_column: Mapping[str, pl.Series]) -> bool:

@@ -91,10 +91,10 @@ class PostgresDialect:
     # ADBC encodes a batch, then blocks until the server has taken it all: batches that fit the
     # socket buffer let the server parse one while the client encodes the next (1,000,000 gold
     # rows over a unix socket: 1.2 s vs 1.9 s with 131,072-row batches). Slicing is zero-copy.
-    send_batch_bytes = 32 * 1024
-    max_index_key_bytes = MAX_INDEX_KEY_BYTES
+    send_batch_bytes: int | None = 32 * 1024
+    max_index_key_bytes: int | None = MAX_INDEX_KEY_BYTES
 
-    def sql_type(self, dtype: pl.DataType) -> str:
+    def sql_type(self, dtype: pl.DataType | type[pl.DataType]) -> str:
         if isinstance(dtype, pl.Decimal):
             return f"numeric({dtype.precision or 38},{dtype.scale})"
         if isinstance(dtype, pl.Datetime):
@@ -402,7 +402,9 @@ def default_embedded_dir() -> Path:
     return Path(os.environ.get("DAG_DATA_DIR", "data")) / "postgres"
 
 
-class PostgresResource(dg.ConfigurableResource):
+# dagster's resource base is generic in the resource's value without a default; subscripting it
+# (`ConfigurableResource[PostgresResource]`) would add a pydantic subclass to the MRO at runtime.
+class PostgresResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """A PostgreSQL serving database for Gold tables (one database per project).
 
     `host` empty means the embedded server: pgserver under `embedded_dir` (default

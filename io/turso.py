@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlparse
 
 import adbc_driver_manager
@@ -73,6 +73,7 @@ _REVERSE: dict[str, pl.DataType] = {
 }
 _DECIMAL = re.compile(r"^DECIMAL_TEXT\((\d+),(\d+)\)$")
 _REMOTE_SCHEMES = ("libsql://", "https://", "http://", "turso://")
+_T = TypeVar("_T")
 
 
 class SqliteDialect:
@@ -80,11 +81,11 @@ class SqliteDialect:
 
     name = "sqlite"
     # In-process driver: no socket to overlap with, and ADBC SQLite pays per batch.
-    send_batch_bytes = None
+    send_batch_bytes: int | None = None
     # SQLite indexes hold any length (entries overflow to other pages).
-    max_index_key_bytes = None
+    max_index_key_bytes: int | None = None
 
-    def sql_type(self, dtype: pl.DataType) -> str:
+    def sql_type(self, dtype: pl.DataType | type[pl.DataType]) -> str:
         if isinstance(dtype, pl.Decimal):
             return f"DECIMAL_TEXT({dtype.precision or 38},{dtype.scale})"
         if isinstance(dtype, pl.Datetime):
@@ -268,7 +269,7 @@ def _is_busy(exc: adbc_driver_manager.Error) -> bool:
     return "database is locked" in str(exc)
 
 
-class TursoResource(dg.ConfigurableResource):
+class TursoResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # as PostgresResource
     """The Turso (libSQL) serving database for Gold tables.
 
     `url`: a local path or `file:` URL (SQLite file, embedded default ./data/turso.db) or a
@@ -338,7 +339,7 @@ class TursoResource(dg.ConfigurableResource):
             cur.execute(sql, tuple(params) or None)
             conn.commit()
 
-    def _remote(self, work: Callable[[Any], Any], write: bool = True) -> Any:
+    def _remote(self, work: Callable[[Any], _T], write: bool = True) -> _T:
         """Pull, run `work(cursor)` on the replica, commit, push to Turso; close in any case.
 
         A failure before the commit pushes nothing; a failed push leaves the commit in the
@@ -389,7 +390,7 @@ class TursoResource(dg.ConfigurableResource):
             cur.execute("COMMIT")
         return result
 
-    def _query(self, what: str, work: Callable[[Any], Any]) -> Any:
+    def _query(self, what: str, work: Callable[[Any], _T]) -> _T:
         """`work(cursor)` on the local file (busy timeout applies) or the pulled replica."""
         if is_remote(self.url):
             return self._remote(work, write=False)

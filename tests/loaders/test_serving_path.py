@@ -140,10 +140,15 @@ def test_concurrent_runs_loading_one_partition_leave_one_copy(
     rows = _rows(["005930", "000660", "035420"])
     assert _materialize(rows, resources).success
 
+    # Definitions are built here, not in the threads: building them emits Dagster's preview
+    # warnings, and warning filters are process-global (threads would race on them).
+    definitions = _definitions(rows)
+
     def load() -> bool:
-        run = _materialize(
-            rows,
-            _resources(tmp_path, PostgresResource(**postgres_resource.model_dump())),
+        run = dg.materialize(
+            definitions,
+            partition_key=DAY,
+            resources=_resources(tmp_path, PostgresResource(**postgres_resource.model_dump())),
             raise_on_error=False,
             selection=["cd_quote_postgres", "cd_quote_turso"],
         )
