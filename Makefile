@@ -20,6 +20,7 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py
+	$(BIN)/python scripts/typecheck.py -p dag
 	$(BIN)/pytest
 
 # Benchmark gates: quick mode (CI) and the full mode that refreshes docs/benchmarks.md.

@@ -13,6 +13,7 @@ market cap is close x shares, and weekends and holidays return empty frames.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -121,7 +122,12 @@ def tick_size(price: np.ndarray) -> np.ndarray:
 def round_tick(price: np.ndarray, how: str = "nearest") -> np.ndarray:
     """Round to a valid KRX price (band edges are multiples of the larger tick)."""
     tick = tick_size(np.floor(price))
-    op = {"nearest": np.round, "up": np.ceil, "down": np.floor}[how]
+    ops: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "nearest": np.round,
+        "up": np.ceil,
+        "down": np.floor,
+    }
+    op = ops[how]
     return (op(price / tick) * tick).astype(np.int64)
 
 

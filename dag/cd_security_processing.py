@@ -12,10 +12,12 @@ a ticker moves market); 스팩, 리츠 and 펀드 have no company.
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdCompany, CdSecurity
@@ -86,7 +88,7 @@ def security_type_expr(name: pl.Expr | str, ticker: pl.Expr | str) -> pl.Expr:
     name = pl.col(name) if isinstance(name, str) else name
     ticker = pl.col(ticker) if isinstance(ticker, str) else ticker
     preferred_code = ticker.str.contains(PREFERRED_TICKER)
-    chain: pl.Expr | None = None
+    chain: Then | ChainedThen | None = None
     for rule in SECURITY_RULES:
         condition = name.str.contains(rule.name_pattern)
         if rule.preferred_ticker_only:
@@ -123,7 +125,7 @@ def company_id(company_name: str) -> str:
     return str(uuid.uuid5(CD_NAMESPACE, f"company:{company_name}"))
 
 
-def _uuid_column(values: pl.Series, make: object) -> pl.Series:
+def _uuid_column(values: pl.Series, make: Callable[[str], str]) -> pl.Series:
     # uuid5 needs SHA-1, for which Polars has no expression; this runs once per distinct
     # security or company (thousands of values), not per daily row.
     return pl.Series([make(v) if v is not None else None for v in values], dtype=pl.String)

@@ -68,7 +68,7 @@ def cd_serving_pair(
     """`cd_<table>_postgres` and `cd_<table>_turso` with their checks: the same table, loaded
     the same way into both targets; daily series are partitioned like their digests."""
     daily = mode == "replace_partitions"
-    pair = []
+    pair: list[tuple[dg.AssetsDefinition, dg.AssetChecksDefinition]] = []
     for target in ("postgres", "turso"):
         spec = Serving(
             name=f"cd_{table}_{target}",
@@ -83,8 +83,9 @@ def cd_serving_pair(
             partitions_def=daily_exchange_category_partition if daily else None,
             partition_by=PARTITION_BY if daily else None,
         )
-        pair.extend(serving_asset(spec, build))
-    return pair[0], pair[1], pair[2], pair[3]
+        pair.append(serving_asset(spec, build))
+    (postgres, postgres_check), (turso, turso_check) = pair
+    return postgres, postgres_check, turso, turso_check
 
 
 (

@@ -3,6 +3,8 @@
 Partitioning is inferred from the selected assets (Dagster 1.13 deprecates `partitions_def`).
 """
 
+from typing import Any
+
 import dagster as dg
 
 # Turso load assets carry tags {"target": "turso"}; they run in their own job, after the update.
@@ -14,7 +16,7 @@ CD_HISTORY = dg.AssetSelection.assets(
 # Runs default to the in-process executor: a multiprocess run starts one process per step, and each
 # re-imports the code location (one NPS month: ~5 min vs ~20 s on 2 cores). The launchpad or
 # `--config-json '{"execution": {"config": {"multiprocess": {}}}}'` picks multiprocess instead.
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 
 # Run monitoring (dag/dagster.yaml, README "Run monitoring"): the daemon fails a run that is still
 # in progress after its job's `dagster/max_runtime` (seconds; job tags become run tags, and a

@@ -65,32 +65,31 @@ ROW_COLUMNS = (
     "lost_subscribers",
 )
 
-AUDIT_SCHEMA = pl.Schema(
-    {
-        "ym": pl.Date,
-        "row_key": pl.String,
-        "company_name": pl.String,
-        "business_reg_num": pl.String,
-        "name_norm": pl.String,
-        "company_types": pl.List(pl.String),
-        "addr_key": pl.String,
-        "district": pl.String,
-        "industry_code": pl.String,
-        "subscriber_count": pl.Int64,
-        "monthly_notice_amount": pl.Int64,
-        "new_subscribers": pl.Int64,
-        "lost_subscribers": pl.Int64,
-        "method": pl.String,
-        "candidate_count": pl.Int64,
-        "company_id": pl.String,
-        "candidate_name": pl.String,
-        "similarity": pl.Float64,
-        "industry_match": pl.Boolean,
-        "district_match": pl.Boolean,
-        "score": pl.Float64,
-        "decision": pl.String,
-    }
-)
+_AUDIT_DTYPES: dict[str, pl.DataType | type[pl.DataType]] = {
+    "ym": pl.Date,
+    "row_key": pl.String,
+    "company_name": pl.String,
+    "business_reg_num": pl.String,
+    "name_norm": pl.String,
+    "company_types": pl.List(pl.String),
+    "addr_key": pl.String,
+    "district": pl.String,
+    "industry_code": pl.String,
+    "subscriber_count": pl.Int64,
+    "monthly_notice_amount": pl.Int64,
+    "new_subscribers": pl.Int64,
+    "lost_subscribers": pl.Int64,
+    "method": pl.String,
+    "candidate_count": pl.Int64,
+    "company_id": pl.String,
+    "candidate_name": pl.String,
+    "similarity": pl.Float64,
+    "industry_match": pl.Boolean,
+    "district_match": pl.Boolean,
+    "score": pl.Float64,
+    "decision": pl.String,
+}
+AUDIT_SCHEMA = pl.Schema(_AUDIT_DTYPES)
 
 
 def district(sido: pl.Expr, sigungu: pl.Expr) -> pl.Expr:
@@ -412,7 +411,7 @@ def match_rows(digest: pl.LazyFrame, max_name_chars: int = TRIGRAM_NAME_CHARS) -
             decision=decision(pl.col("score").fill_null(0.0)),
         )
         .select(list(AUDIT_SCHEMA.names()))
-        .cast(dict(AUDIT_SCHEMA))
+        .cast(AUDIT_SCHEMA)
     )
 
 

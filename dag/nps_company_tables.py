@@ -17,7 +17,9 @@ makes them a pure function of the lake: the same whatever order months were proc
 rerunning a month changes nothing. Company ids are deterministic (`<reg num>-<addr_key>`).
 """
 
+import datetime as dt
 import time
+from typing import cast
 
 import dagster as dg
 import polars as pl
@@ -109,8 +111,8 @@ def nps_review_queue(
         queue,
         metadata={
             "rows_queued": queue.height,
-            "score_min": queue["score"].min() if queue.height else None,
-            "score_max": queue["score"].max() if queue.height else None,
+            "score_min": cast(float | None, queue["score"].min()) if queue.height else None,
+            "score_max": cast(float | None, queue["score"].max()) if queue.height else None,
             "execution_time_sec": elapsed(started),
         },
     )
@@ -167,7 +169,9 @@ def nps_dim_company(nps_match_audit: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
         metadata={
             "companies": dim.height,
             "without_industry": dim["industry_code"].null_count(),
-            "months_covered": dim["valid_to"].max().isoformat() if dim.height else None,
+            "months_covered": (
+                cast(dt.date, dim["valid_to"].max()).isoformat() if dim.height else None
+            ),
             "execution_time_sec": elapsed(started),
         },
     )

@@ -15,7 +15,7 @@ index) sees an unbounded text.
 
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import polars as pl
@@ -262,9 +262,9 @@ def _metadata(stats: pl.DataFrame, max_chars: int) -> dict[str, Any]:
         "duplicates_removed": int(total.item(0, "duplicates_removed")),
         "values_invalid_set_null": dg.MetadataValue.json(invalid),
         "names_with_replacement_char": int(total.item(0, "names_with_replacement_char")),
-        "wage_min": float(stats["wage_min"].min() or 0.0),
-        "wage_median": float(stats["wage_median"].median() or 0.0),
-        "wage_max": float(stats["wage_max"].max() or 0.0),
+        "wage_min": float(cast(float | None, stats["wage_min"].min()) or 0.0),
+        "wage_median": float(cast(float | None, stats["wage_median"].median()) or 0.0),
+        "wage_max": float(cast(float | None, stats["wage_max"].max()) or 0.0),
         "per_month": dg.MetadataValue.json(per_month),
     }
 

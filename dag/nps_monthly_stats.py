@@ -7,7 +7,9 @@ and year, whichever order months were processed in). `dag.nps_serving_loads` loa
 PostgreSQL.
 """
 
+import datetime as dt
 import time
+from typing import cast
 
 import dagster as dg
 import polars as pl
@@ -120,7 +122,7 @@ def company_growth(facts: pl.LazyFrame) -> pl.LazyFrame:
 
 
 # --- analysis assets (lake) -------------------------------------------------------------------
-def _stats_metadata(frame: pl.DataFrame, started: float) -> dict[str, object]:
+def _stats_metadata(frame: pl.DataFrame, started: float) -> dict[str, int | float]:
     return {
         "groups": frame.height,
         "workplaces": int(frame["workplaces"].sum()),
@@ -189,7 +191,9 @@ def nps_company_growth(nps_fact_pension_monthly: pl.LazyFrame) -> dg.Output[pl.D
         growth,
         metadata={
             "rows": growth.height,
-            "latest_month": latest["ym"].max().isoformat() if latest.height else None,
+            "latest_month": (
+                cast(dt.date, latest["ym"].max()).isoformat() if latest.height else None
+            ),
             "latest_growing": latest.filter(pl.col("mom_change") > 0).height,
             "latest_shrinking": latest.filter(pl.col("mom_change") < 0).height,
             "execution_time_sec": elapsed(started),

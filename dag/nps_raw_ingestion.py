@@ -170,7 +170,7 @@ def _min_file_bytes() -> int:
     return int(os.environ.get("NPS_MIN_FILE_BYTES", MIN_FILE_BYTES))
 
 
-@dg.asset_check(
+@dg.asset_check(  # type: ignore[arg-type]  # also takes None: contracts.conclude
     asset=nps_his_download,
     description="Each delivered monthly file is at least 100 KiB (NPS_MIN_FILE_BYTES overrides).",
     blocking=True,
@@ -198,7 +198,7 @@ def nps_his_download_file_size(
     return conclude(context, BRONZE, result, "nps_his_download_file_size")
 
 
-@dg.asset_check(
+@dg.asset_check(  # type: ignore[arg-type]  # also takes None: contracts.conclude
     asset=nps_his_download,
     description="The header was recognised as one of the known variants and all 22 canonical "
     "columns (plus lineage) are present.",
@@ -279,7 +279,7 @@ def _this_runs_policy(context: dg.AssetCheckExecutionContext) -> dict[str, Any]:
     return NpsDownloadConfig().policy()
 
 
-@dg.asset_check(
+@dg.asset_check(  # type: ignore[arg-type]  # also takes None: contracts.conclude
     asset=nps_his_download,
     description="No data is lost between deliveries: a month whose row count or file size drops "
     "more than max_drop_share (default 5%) below the previous accepted month is refused, unless "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import typing
+from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,15 +160,19 @@ def _output_run_id(context: dg.OutputContext) -> str | None:
 
 
 class ArrowIOManager(dg.ConfigurableIOManager):
-    """Common configuration and Dagster plumbing of the lake IO managers."""
+    """Common configuration and Dagster plumbing of the lake IO managers; the formats (Delta,
+    Parquet) implement the abstract methods."""
 
     root_uri: str
     storage_options: dict[str, str] = {}  # noqa: RUF012 (pydantic copies field defaults)
 
     # -- implemented by the format -------------------------------------------------------------
+    @abstractmethod
     def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
-        raise NotImplementedError
+        """Replace exactly the target's partitions (or the whole table) with `frame`, in one
+        atomic commit; report rows, files and bytes written."""
 
+    @abstractmethod
     def scan(
         self,
         context: dg.InputContext | None,
@@ -178,14 +183,14 @@ class ArrowIOManager(dg.ConfigurableIOManager):
     ) -> pl.LazyFrame:
         """A lazy scan of the table, restricted to `values` (None: all partitions); a missing
         requested partition is an error. `context` is None for a read outside an input."""
-        raise NotImplementedError
 
+    @abstractmethod
     def preview_scan(self, target: WriteTarget, result: WriteResult) -> pl.LazyFrame:
-        raise NotImplementedError
+        """The rows just written (for the preview, when the writer did not keep them)."""
 
+    @abstractmethod
     def table_rows(self, fs: Any, path: str) -> int | None:
         """Rows of the table at filesystem `path`, or None when `path` is not one of ours."""
-        raise NotImplementedError
 
     def list_tables(self) -> list[tuple[str, int]]:
         """Every table under the root (its asset key path, `/`-joined) with its accepted rows,
@@ -204,11 +209,11 @@ class ArrowIOManager(dg.ConfigurableIOManager):
                 found.append((rel, rows))
         return sorted(found)
 
+    @abstractmethod
     def revert(self, target: WriteTarget, run_id: str) -> tuple[str, dict[str, Any]]:
         """Put the partitions of `target` that run `run_id` wrote back to what they held before
         that run (new partitions disappear). Returns where the refused data is kept and details
         for the check's metadata. Calling it again for the same run changes nothing."""
-        raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------------
     def options(self, uri: str) -> dict[str, str]:

@@ -88,12 +88,6 @@ class LoadResult:
     rows: int
     seconds: float
 
-    def metadata(self) -> dict[str, Any]:
-        """Materialization metadata for a load asset (`dg.MaterializeResult(metadata=...)`)."""
-        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
-        return {"rows_loaded": self.rows, "target_table": self.table,
-                "execution_time_sec": round(self.seconds, 3), "rows_per_second": round(rate, 1)}
-
 
 @dataclass(frozen=True)
 class Column:

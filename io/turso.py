@@ -210,7 +210,7 @@ def count_table_rows(cursor: Cursor, table: str) -> int:
     return int(cursor.fetchall()[0][0])
 
 
-def local_path(url: str) -> Path:
+def database_file(url: str) -> Path:
     """The file behind a local path or `file:` URL (`file:data/x.db`, `file:///abs/x.db`)."""
     if url.startswith("file:"):
         parsed = urlparse(url)
@@ -289,7 +289,7 @@ class TursoResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # as Po
 
     def _connect_local(self, autocommit: bool) -> Any:
         """ADBC connection to the local file with the busy timeout set; caller closes it."""
-        path = local_path(self.url)
+        path = database_file(self.url)
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = adbc_sqlite.connect(str(path), autocommit=autocommit)
         try:

@@ -17,7 +17,7 @@ import pytest
 from dag_io import PostgresResource, TursoResource
 from dag_io.loaders import DatabaseConnectError, DatabaseTimeoutError, TableName
 from dag_io.postgres import DIALECT as POSTGRES
-from dag_io.turso import local_path
+from dag_io.turso import database_file
 
 FRAME = pl.DataFrame({"id": [1, 2, 3], "grp": ["a", "a", "b"], "score": [1.0, 2.0, 3.0]})
 WRONG = "-".join(["not", "a", "real", "password"])
@@ -103,7 +103,7 @@ def test_sqlite_busy_timeout_is_set_and_bounds_a_load_behind_another_writer(
     turso_file.load("scores", FRAME, mode="replace", keys=["id"])
     assert fetch(turso_file, "PRAGMA busy_timeout") == [(30_000,)]
     quick = turso_file.model_copy(update={"busy_timeout_seconds": 1})
-    other = adbc_sqlite.connect(str(local_path(turso_file.url)), autocommit=True)
+    other = adbc_sqlite.connect(str(database_file(turso_file.url)), autocommit=True)
     try:
         with other.cursor() as cur:
             cur.execute("BEGIN IMMEDIATE")  # another writer holds the file's write lock

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from dag_io import TursoResource
 from dag_io.loaders import LoadError, load_frame
-from dag_io.turso import DIALECT, PytursoCursor, is_remote, local_path
+from dag_io.turso import DIALECT, PytursoCursor, database_file, is_remote
 
 JAN, FEB = dt.date(2024, 1, 1), dt.date(2024, 2, 1)
 
@@ -42,7 +42,7 @@ def digest(month: dt.date, names: list[str | None], amount: str = "1.50") -> pl.
 
 
 def read_with_pyturso(resource: TursoResource, sql: str) -> list[tuple]:
-    conn = turso.connect(str(local_path(resource.url)))
+    conn = turso.connect(str(database_file(resource.url)))
     try:
         return [tuple(row) for row in conn.execute(sql).fetchall()]
     finally:
@@ -122,9 +122,9 @@ def test_failure_rolls_back_and_mismatch_is_refused(turso_file: TursoResource) -
 
 
 def test_url_forms(tmp_path: Path) -> None:
-    assert local_path("file:/srv/x.db") == Path("/srv/x.db")
-    assert local_path("file:///srv/x.db") == Path("/srv/x.db")
-    assert local_path("data/turso.db") == Path("data/turso.db")
+    assert database_file("file:/srv/x.db") == Path("/srv/x.db")
+    assert database_file("file:///srv/x.db") == Path("/srv/x.db")
+    assert database_file("data/turso.db") == Path("data/turso.db")
     assert is_remote("libsql://db-org.turso.io") and is_remote("https://db-org.turso.io")
     assert not is_remote("file:data/turso.db")
     plain = TursoResource(url=str(tmp_path / "nested" / "dir" / "t.db"))
