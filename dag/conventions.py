@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from dag_io.lake_config import is_lake_io_manager, lake_violations
+from dag_io import is_lake_io_manager, lake_violations
 
 GROUPS = frozenset({"CD", "DS", "IS", "SS", "NPS"})
 TIERS = frozenset({"bronze", "silver", "gold"})

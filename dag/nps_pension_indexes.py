@@ -16,8 +16,7 @@ from contracts import column_schema, contract_check, validate_frame
 from contracts.nps import NpsPensionIndexes
 from dag.common import NPS_TAGS, elapsed, tags
 from dag.nps_serving_loads import PENSION_TABLE
-from dag_io import PostgresResource
-from dag_io.postgres import ExtensionStatus, IndexSpec
+from dag_io import ExtensionStatus, IndexSpec, PostgresResource
 
 POSTGRES_TAGS = tags("gold", NPS_TAGS, target="postgres")
 TRGM_INDEX = "pension_name_norm_trgm"

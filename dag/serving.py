@@ -30,9 +30,14 @@ import pandera.polars as pa
 import polars as pl
 
 from contracts import column_schema, contract_check, key_columns, polars_schema, validate_frame
-from dag_io import PostgresResource, TursoResource, lake
-from dag_io.lake_config import PartitionBy
-from dag_io.partitioning import PartitionLayout, layout_for
+from dag_io import (
+    PartitionBy,
+    PartitionLayout,
+    PostgresResource,
+    TursoResource,
+    lake,
+    layout_for,
+)
 
 LoadMode = Literal["replace", "replace_partitions", "append", "upsert"]
 KINDS = {"postgres": "postgres", "turso": "sqlite"}

@@ -6,9 +6,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from dag_io import PostgresResource, TursoResource
-from dag_io.base import ArrowIOManager
-from dag_io.loaders import LoadError
+from dag_io import ArrowIOManager, LoadError, PostgresResource, TursoResource
 
 SERVING_RESOURCES = ("nps_postgres", "cd_postgres", "turso")
 
