@@ -29,7 +29,14 @@ import dagster as dg
 import pandera.polars as pa
 import polars as pl
 
-from contracts import column_schema, contract_check, key_columns, polars_schema, validate_frame
+from contracts import (
+    column_schema,
+    contract_check,
+    contract_columns,
+    key_columns,
+    polars_schema,
+    validate_frame,
+)
 from dag_io import (
     PartitionBy,
     PartitionLayout,
@@ -185,7 +192,7 @@ def load_serving(
         mode=spec.mode,
         partition_columns=tuple(layout.names) if layout is not None else (),
         keys=key_columns(spec.contract),
-        contract=spec.contract,
+        columns=contract_columns(spec.contract),
         partitions=partitions if spec.mode == "replace_partitions" else None,
     )
     seconds = time.perf_counter() - started

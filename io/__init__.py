@@ -14,6 +14,7 @@ from dag_io.lake_config import (
     lake_violations,
 )
 from dag_io.loaders import (
+    ColumnSpec,
     DatabaseConnectError,
     DatabaseTimeoutError,
     LoadError,
@@ -26,6 +27,7 @@ from dag_io.turso import TursoResource
 
 __all__ = [
     "ArrowIOManager",
+    "ColumnSpec",
     "DatabaseConnectError",
     "DatabaseTimeoutError",
     "DeltaIOManager",

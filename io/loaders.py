@@ -3,7 +3,8 @@
 A *load* puts one Gold table (a business table such as the pension register or the daily
 market summary) into a serving database in one transaction. This module holds what does not
 depend on the database: identifier validation and quoting, the table's column DDL derived from a
-pandera contract or from the frame's schema, the check that an existing table matches the frame,
+column spec (a contract's columns) or from the frame's schema, the check that an existing table
+matches the frame,
 batching a LazyFrame into an Arrow `RecordBatchReader`, and the four modes:
 
 - ``replace``: the table's whole contents become the frame: ``DELETE`` of all rows, then ingest,
@@ -233,22 +234,25 @@ def create_table_sql(table: TableName, columns: Sequence[Column], keys: Sequence
     return f"CREATE TABLE {table.sql} ({', '.join(parts)})"
 
 
-def contract_columns(contract: Any, dialect: Dialect) -> list[Column]:
-    """Columns of a pandera polars `DataFrameModel`: its dtypes and nullability, in order."""
-    schema = contract.to_schema()
-    out = []
-    for name, column in schema.columns.items():
-        dtype = getattr(column.dtype, "type", None)
-        if not isinstance(dtype, pl.DataType) and not (
-            isinstance(dtype, type) and issubclass(dtype, pl.DataType)
-        ):
-            raise LoadError(
-                f"contract {contract.__name__}: column {name!r} has no Polars dtype "
-                f"({column.dtype})"
-            )
-        out.append(Column(validate_identifier(name, "column name"),
-                          dialect.sql_type(dtype), bool(column.nullable)))
-    return out
+class ColumnSpec(Protocol):
+    """What a load needs to know of a column to create its table: name, Polars dtype and
+    nullability (e.g. `contracts.contract_columns(model)`, or any object with these three)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> pl.DataType: ...
+    @property
+    def nullable(self) -> bool: ...
+
+
+def spec_columns(specs: Sequence[ColumnSpec], dialect: Dialect) -> list[Column]:
+    """The table columns of a column spec, in order, in the dialect's types."""
+    return [
+        Column(validate_identifier(spec.name, "column name"), dialect.sql_type(spec.dtype),
+               bool(spec.nullable))
+        for spec in specs
+    ]
 
 
 def frame_columns(schema: pl.Schema, dialect: Dialect) -> list[Column]:
@@ -504,7 +508,7 @@ class LoadPlan:
     mode: str
     partition_columns: tuple[str, ...]
     keys: tuple[str, ...]
-    contract: Any = None
+    columns: Sequence[ColumnSpec] | None = None
     partitions: pl.DataFrame | None = None
     started: float = field(default_factory=time.perf_counter)
 
@@ -521,7 +525,7 @@ def plan_load(
     mode: Mode,
     partition_columns: Sequence[str] = (),
     keys: Sequence[str] = (),
-    contract: Any = None,
+    columns: Sequence[ColumnSpec] | None = None,
     partitions: pl.DataFrame | None = None,
 ) -> LoadPlan:
     """Check a load before any connection or transaction exists: identifiers, mode arguments,
@@ -532,7 +536,7 @@ def plan_load(
     started = time.perf_counter()
     target = TableName.parse(table)
     plan = LoadPlan(dialect, target, frame.lazy(), mode, tuple(partition_columns), tuple(keys),
-                    contract, partitions, started)
+                    columns, partitions, started)
     try:
         _check_arguments(plan.frame.collect_schema(), mode, plan.partition_columns, plan.keys)
         if plan.keys:
@@ -568,7 +572,7 @@ def load_frame(
     mode: Mode,
     partition_columns: Sequence[str] = (),
     keys: Sequence[str] = (),
-    contract: Any = None,
+    columns: Sequence[ColumnSpec] | None = None,
     partitions: pl.DataFrame | None = None,
 ) -> LoadResult:
     """`plan_load` then `run_load`: one load inside the cursor's open transaction.
@@ -580,7 +584,7 @@ def load_frame(
     The resources call `plan_load` before they connect, so a refused frame opens no transaction.
     """
     plan = plan_load(dialect, table, frame, mode=mode, partition_columns=partition_columns,
-                     keys=keys, contract=contract, partitions=partitions)
+                     keys=keys, columns=columns, partitions=partitions)
     return run_load(cursor, plan)
 
 
@@ -592,8 +596,8 @@ def _load(cursor: Cursor, plan: LoadPlan) -> LoadResult:
     existing = dialect.columns(cursor, target)
     if existing is not None:
         columns = existing
-    elif plan.contract is not None:
-        columns = contract_columns(plan.contract, dialect)
+    elif plan.columns is not None:
+        columns = spec_columns(plan.columns, dialect)
     else:
         columns = frame_columns(schema, dialect)
     selected = lazy.select(conform(schema, columns, dialect, target))

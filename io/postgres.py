@@ -46,6 +46,7 @@ from pydantic import Field
 from dag_io.loaders import (
     MAX_INDEX_KEY_BYTES,
     Column,
+    ColumnSpec,
     Cursor,
     DatabaseConnectError,
     DatabaseTimeoutError,
@@ -569,7 +570,7 @@ class PostgresResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         mode: Literal["replace", "replace_partitions", "append", "upsert"],
         partition_columns: Sequence[str] = (),
         keys: Sequence[str] = (),
-        contract: Any = None,
+        columns: Sequence[ColumnSpec] | None = None,
         partitions: pl.DataFrame | None = None,
     ) -> LoadResult:
         """Load `frame` into `table` in one transaction (see `dag_io.loaders` for the modes).
@@ -579,7 +580,7 @@ class PostgresResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         without commit: the table keeps its contents.
         """
         plan = plan_load(DIALECT, table, frame, mode=mode, partition_columns=partition_columns,
-                         keys=keys, contract=contract, partitions=partitions)
+                         keys=keys, columns=columns, partitions=partitions)
         with self._timeouts(f"loading postgres table {plan.target} (mode={mode})"), \
                 self.get_connection() as conn, conn.cursor() as cur:
             result = run_load(cur, plan)

@@ -48,6 +48,7 @@ from pydantic import Field
 
 from dag_io.loaders import (
     Column,
+    ColumnSpec,
     Cursor,
     DatabaseTimeoutError,
     Index,
@@ -364,7 +365,7 @@ class TursoResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # as Po
         mode: Literal["replace", "replace_partitions", "append", "upsert"],
         partition_columns: Sequence[str] = (),
         keys: Sequence[str] = (),
-        contract: Any = None,
+        columns: Sequence[ColumnSpec] | None = None,
         partitions: pl.DataFrame | None = None,
     ) -> LoadResult:
         """Load `frame` into `table` in one transaction (see `dag_io.loaders` for the modes).
@@ -375,7 +376,7 @@ class TursoResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # as Po
         Remote URLs: the transaction commits into the local replica, then `push()` sends it.
         """
         plan = plan_load(DIALECT, table, frame, mode=mode, partition_columns=partition_columns,
-                         keys=keys, contract=contract, partitions=partitions)
+                         keys=keys, columns=columns, partitions=partitions)
         if is_remote(self.url):
             return self._remote(lambda cur: run_load(cur, plan))
         return self._load_local(plan)

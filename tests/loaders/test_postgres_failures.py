@@ -12,6 +12,7 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
+from contracts import contract_columns
 from dag_io import PostgresResource
 
 pytestmark = pytest.mark.postgres
@@ -42,7 +43,7 @@ def snapshot(fetch, pg: PostgresResource) -> list[tuple]:
      ("append", {}), ("upsert", {"keys": ["id"]})],
 )
 def test_not_null_violation_in_last_batch_rolls_back(pg, fetch, mode, options) -> None:
-    pg.load("scores", scores(1_000), mode="replace", keys=["id"], contract=Scores)
+    pg.load("scores", scores(1_000), mode="replace", keys=["id"], columns=contract_columns(Scores))
     before = snapshot(fetch, pg)
     # 300k rows: the NULL sits in the third Arrow batch, after two batches were copied.
     bad = scores(300_000, offset=0.5).with_columns(
@@ -82,7 +83,7 @@ def killing_frame(n: int, offset: float, kill_on_batch: int, kill) -> pl.LazyFra
 
 @pytest.mark.slow
 def test_connection_killed_mid_load_keeps_previous_contents(pg, fetch) -> None:
-    pg.load("scores", scores(500), mode="replace", keys=["id"], contract=Scores)
+    pg.load("scores", scores(500), mode="replace", keys=["id"], columns=contract_columns(Scores))
     before = snapshot(fetch, pg)
     modes = ["replace", "replace_partitions", "append", "upsert"] * 3
     for attempt, mode in enumerate(modes):  # 12 kills, every mode three times

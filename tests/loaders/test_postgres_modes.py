@@ -11,6 +11,7 @@ import pandera.polars as pa
 import polars as pl
 import pytest
 
+from contracts import contract_columns
 from dag_io import LoadResult, PostgresResource
 from dag_io.loaders import LoadError
 
@@ -111,7 +112,7 @@ def test_append_adds_rows(pg, fetch) -> None:
 
 def test_upsert_inserts_and_updates_by_key_idempotently(pg, fetch) -> None:
     pg.load("register", register(JAN, ["a", "b"]), mode="upsert", keys=["ym", "biz_no"],
-            contract=Register)
+            columns=contract_columns(Register))
     change = pl.concat([register(JAN, ["a2"], base=7), register(FEB, ["c"])])
     for _ in range(2):
         assert pg.load("register", change, mode="upsert", keys=["ym", "biz_no"]).rows == 2
@@ -123,7 +124,7 @@ def test_upsert_inserts_and_updates_by_key_idempotently(pg, fetch) -> None:
 
 def test_contract_drives_ddl(pg, fetch) -> None:
     pg.load("gold.register", register(JAN, ["a"]), mode="append", keys=["ym", "biz_no"],
-            contract=Register)
+            columns=contract_columns(Register))
     columns = fetch(pg, """
         SELECT column_name, data_type, is_nullable FROM information_schema.columns
         WHERE table_schema = 'gold' AND table_name = 'register' ORDER BY ordinal_position""")
@@ -200,10 +201,11 @@ def test_replace_partitions_with_explicit_partitions_empties_a_month(
     """The run's months are replaced even when one now has no rows (its old rows go)."""
     target = pg if db == "postgres" else turso_file
     target.load("register", pl.concat([register(JAN, ["가", "나"]), register(FEB, ["다"])]),
-                mode="replace_partitions", partition_columns=("ym",), contract=Register)
+                mode="replace_partitions", partition_columns=("ym",),
+                columns=contract_columns(Register))
     result = target.load(
         "register", register(FEB, ["라", "마"]), mode="replace_partitions",
-        partition_columns=("ym",), contract=Register,
+        partition_columns=("ym",), columns=contract_columns(Register),
         partitions=pl.DataFrame({"ym": [JAN, FEB]}),
     )
     assert result.rows == 2
@@ -216,12 +218,12 @@ def test_rows_outside_explicit_partitions_are_refused(db: str, pg, turso_file, f
     target = pg if db == "postgres" else turso_file
     first = register(JAN, ["가"])
     target.load("register", first, mode="replace_partitions", partition_columns=("ym",),
-                contract=Register)
+                columns=contract_columns(Register))
     with pytest.raises(LoadError, match=r"rows outside the partitions being replaced"):
         target.load(
             "register", pl.concat([register(JAN, ["나"]), register(MAR, ["다"])]),
-            mode="replace_partitions", partition_columns=("ym",), contract=Register,
-            partitions=pl.DataFrame({"ym": [JAN]}),
+            mode="replace_partitions", partition_columns=("ym",),
+            columns=contract_columns(Register), partitions=pl.DataFrame({"ym": [JAN]}),
         )
     # (SQLite keeps dates as ISO text: compare the other columns.)
     assert [row[1:] for row in contents(fetch, target)] == [row[1:] for row in as_tuples(first)]

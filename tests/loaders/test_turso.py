@@ -16,6 +16,7 @@ import turso
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contracts import contract_columns
 from dag_io import TursoResource
 from dag_io.loaders import LoadError, load_frame
 from dag_io.turso import DIALECT, PytursoCursor, database_file, is_remote
@@ -62,7 +63,7 @@ def test_every_mode_exact_contents_read_by_pyturso(turso_file: TursoResource) ->
     jan, feb = digest(JAN, ["삼성전자", None]), digest(FEB, ["카카오"])
     for _ in range(2):  # idempotent
         assert turso_file.load("digest", pl.concat([jan, feb]).lazy(), mode="replace",
-                               keys=["ym", "biz_no"], contract=Digest).rows == 3
+                               keys=["ym", "biz_no"], columns=contract_columns(Digest)).rows == 3
         assert digest_rows(turso_file) == stored(pl.concat([jan, feb]))
 
     new_feb = digest(FEB, ["네이버", "LG"], amount="-0.05")
@@ -83,7 +84,7 @@ def test_every_mode_exact_contents_read_by_pyturso(turso_file: TursoResource) ->
 
 def test_contract_ddl_not_null_primary_key(turso_file: TursoResource, fetch) -> None:
     turso_file.load("digest", digest(JAN, ["a"]), mode="append", keys=["ym", "biz_no"],
-                    contract=Digest)
+                    columns=contract_columns(Digest))
     info = fetch(turso_file, 'SELECT name, type, "notnull", pk FROM pragma_table_info(\'digest\')')
     assert info == [("ym", "DATE", 1, 1), ("biz_no", "TEXT", 1, 2), ("company", "TEXT", 0, 0),
                     ("amount", "DECIMAL_TEXT(14,2)", 1, 0)]
@@ -106,7 +107,9 @@ def test_type_encodings(turso_file: TursoResource) -> None:
 
 def test_failure_rolls_back_and_mismatch_is_refused(turso_file: TursoResource) -> None:
     good = digest(JAN, ["a", "b"])
-    turso_file.load("digest", good, mode="replace", keys=["ym", "biz_no"], contract=Digest)
+    turso_file.load(
+        "digest", good, mode="replace", keys=["ym", "biz_no"], columns=contract_columns(Digest)
+    )
     bad = digest(FEB, ["c", "d"]).with_columns(
         amount=pl.when(pl.col("company") == "d").then(None).otherwise(pl.col("amount")))
     for mode, options in [("replace", {}), ("append", {}),
