@@ -6,6 +6,8 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dag_io.metadata import preview_markdown, table_schema
 from dag_io.partitioning import layout_for
@@ -100,6 +102,28 @@ def test_storage_uris_and_env_options(monkeypatch: pytest.MonkeyPatch) -> None:
         "conditional_put": "etag",
     }
     assert delta_storage_options("/local/t", {"a": "b"}) == {"a": "b"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.integers(1, 40),
+    height=st.integers(0, 12),
+    text=st.text(min_size=0, max_size=80),
+)
+def test_preview_markdown_always_renders_inline(width: int, height: int, text: str) -> None:
+    """Under the UI's 1,000-character inline limit, whatever the table's shape; a wide table
+    keeps at least the first column and says how many it left out; PII stays masked."""
+    df = pl.DataFrame({f"col_{i}": [text] * height for i in range(width)}, schema_overrides={
+        f"col_{i}": pl.String for i in range(width)
+    })
+    md = preview_markdown(df, mask=["col_0"])
+    lines = md.splitlines()
+    assert len(md) < 1_000 or len(lines[0]) >= 1_000 - 2  # only a single huge header can't fit
+    assert lines[0].startswith("| col_0 |")
+    shown = lines[0].count(" | ") + 1
+    if shown < width:
+        assert f"(+{width - shown + 1} columns)" in lines[0]
+    assert all(line.startswith(("| *** |", "| --- |")) for line in lines[1:])
 
 
 def test_preview_markdown_masks_and_escapes() -> None:
