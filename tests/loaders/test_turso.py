@@ -171,7 +171,11 @@ def test_remote_path_sql_runs_on_tursos_own_engine(tmp_path: Path) -> None:
     jan, feb = digest(JAN, ["가", None]), digest(FEB, ["나"])
     try:
         for mode, frame, options in [
-            ("replace", pl.concat([jan, feb]), {"keys": ["ym", "biz_no"], "contract": Digest}),
+            (
+                "replace",
+                pl.concat([jan, feb]),
+                {"keys": ["ym", "biz_no"], "columns": contract_columns(Digest)},
+            ),
             ("replace_partitions", digest(FEB, ["다"], "2.00"), {"partition_columns": ["ym"]}),
             ("upsert", digest(JAN, ["라"], "3.30"), {"keys": ["ym", "biz_no"]}),
             ("append", digest(dt.date(2024, 3, 1), ["마"]), {}),
