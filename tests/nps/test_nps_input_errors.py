@@ -20,7 +20,6 @@ import pytest
 from dag import nps_raw_ingestion as bronze
 from dag.nps_csv import (
     CANONICAL_COLUMNS,
-    KOREAN_HEADER,
     NpsCsvError,
     file_month,
     parse_bytes,
@@ -30,20 +29,9 @@ from dag.nps_csv import (
 from dag.nps_sample import generate_month, sample_file_name
 from dag.nps_source import NpsSource, NpsSourceError, name_month
 from dag_io import DeltaIOManager
+from tests.nps.test_nps_csv import HEADER, REAL_ROW, cp949
 
 MARCH, APRIL, MAY = date(2024, 3, 1), date(2024, 4, 1), date(2024, 5, 1)
-REAL_ROW = (
-    "2021-03,우성기전(주),126811,1,12816,경기도 광주시 도척면,경기도 광주시 도척면 도척윗로,"
-    "4161033025,4161033025,41,610,330,1,292201,동력식 수지 공구 제조업,1988-01-01,0001-01-01,"
-    "0001-01-01,5,792720,0,0"
-)
-HEADER = ",".join(KOREAN_HEADER)
-
-
-def cp949(*lines: str) -> bytes:
-    return ("\r\n".join(lines) + "\r\n").encode("cp949")
-
-
 def month_file(month: date, rows: int = 60) -> bytes:
     return generate_month(month, rows=rows, seed=3)
 
