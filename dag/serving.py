@@ -142,13 +142,11 @@ def serving_frame(frame: pl.LazyFrame, contract: type[pa.DataFrameModel]) -> pl.
 
 
 def _run_partitions(
-    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext, spec: Serving
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+    layout: PartitionLayout | None,
 ) -> pl.DataFrame | None:
     """The run's partitions as typed partition-column values (None: the whole table)."""
-    layout = spec.layout()
-    if layout is None:
-        return None
-    return layout.values(list(context.partition_keys))
+    return None if layout is None else layout.values(list(context.partition_keys))
 
 
 def _label(context: dg.AssetExecutionContext, spec: Serving) -> str:
@@ -176,8 +174,8 @@ def load_serving(
             ),
             metadata=failures,
         )
-    partitions = _run_partitions(context, spec)
     layout = spec.layout()
+    partitions = _run_partitions(context, layout)
     if partitions is not None and layout is not None:
         outside = data.select(layout.names).join(partitions, on=layout.names, how="anti")
         if outside.height:
@@ -214,7 +212,7 @@ def read_back(context: dg.AssetCheckExecutionContext, spec: Serving) -> pl.DataF
     """What the target holds for the check's partitions (the whole table when unpartitioned),
     in the contract's dtypes (SQLite stores every integer as 64-bit: cast strictly back)."""
     target: PostgresResource | TursoResource = getattr(context.resources, spec.resource_key)
-    partitions = _run_partitions(context, spec)
+    partitions = _run_partitions(context, spec.layout())
     if partitions is None:
         return _as_contract(target.read(spec.table), spec.contract)
     by_column: dict[str, Any] = {

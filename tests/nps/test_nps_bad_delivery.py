@@ -30,6 +30,10 @@ with warnings.catch_warnings():
 
 MODULES = nps_modules
 JAN, FEB = date(2024, 1, 1), date(2024, 2, 1)
+JAN_TO_FEB = {  # one single-run range, as `--partition-range` launches it
+    "dagster/asset_partition_range_start": JAN.isoformat(),
+    "dagster/asset_partition_range_end": FEB.isoformat(),
+}
 ROWS = 600
 
 
@@ -93,10 +97,7 @@ def test_partial_redelivery_never_replaces_the_good_month(
     with dg.DagsterInstance.ephemeral() as instance:
         first = job.execute_in_process(
             instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": JAN.isoformat(),
-                "dagster/asset_partition_range_end": FEB.isoformat(),
-            },
+            tags=JAN_TO_FEB,
         )
         assert first.success
         good = {
@@ -247,10 +248,7 @@ def test_a_2_mb_company_name_is_rejected_in_silver_and_never_reaches_postgres(
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
             instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": JAN.isoformat(),
-                "dagster/asset_partition_range_end": FEB.isoformat(),
-            },
+            tags=JAN_TO_FEB,
         )
     assert result.success
     silver = result.asset_materializations_for_node("nps_his_digest")[0].metadata
