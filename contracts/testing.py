@@ -1,6 +1,7 @@
 """Test helpers for contracts, shared by the contract tests and the conventions tests."""
 
 import importlib
+import keyword
 
 import dagster as dg
 import pandera.polars as pa
@@ -21,7 +22,8 @@ def find_contract(asset_name: str) -> type[pa.DataFrameModel]:
     ``<table>_<postgres|turso>`` may use the target-neutral ``<CamelCase table>Serving``
     (AssertionError if none)."""
     prefix = asset_name.split("_", 1)[0]
-    module_name = f"contracts.{prefix}"
+    # `is` is a keyword: its module is contracts.is_
+    module_name = f"contracts.{prefix}_" if keyword.iskeyword(prefix) else f"contracts.{prefix}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as missing:

@@ -13,6 +13,7 @@ Tier = Literal["bronze", "silver", "gold"]
 
 CD_TAGS = {"domain": "stock", "source": "krx"}
 NPS_TAGS = {"domain": "pension", "source": "national_pension"}
+IS_TAGS = {"domain": "community", "source": "community_crawler"}
 
 
 def tags(tier: Tier, group_tags: dict[str, str], **extra: str) -> dict[str, str]:

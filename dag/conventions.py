@@ -76,7 +76,12 @@ def _asset_violations(assets_def: dg.AssetsDefinition) -> Iterable[str]:
             yield f"{name}: kinds {sorted(unknown)} are not in appendix A"
         if fn is not None and len(assets_def.keys) == 1 and fn.__name__ != key.path[-1]:
             yield f"{name}: function is named {fn.__name__!r}; function name must equal asset name"
-        if assets_def.partitions_def is not None and "partition_by" not in spec.metadata:
+        if (
+            assets_def.partitions_def is not None
+            and "partition_by" not in spec.metadata
+            and spec.metadata.get("write_mode") != "merge"  # one keyed table for all partitions
+            and "serving_scope" not in spec.metadata  # a load replacing a scope, not a partition
+        ):
             yield f"{name}: partitioned asset without 'partition_by' metadata"
         if not (spec.description or "").strip():
             yield f"{name}: no description (the docstring says what the business entity is)"
@@ -145,12 +150,15 @@ def lake_config_violations(defs: dg.Definitions) -> list[str]:
         if not isinstance(assets_def, dg.AssetsDefinition) or not assets_def.is_executable:
             continue
         for key in assets_def.keys:
+            metadata = assets_def.metadata_by_key.get(key, {})
             manager = resources.get(assets_def.get_io_manager_key_for_asset_key(key))
+            if "target_table" in metadata:  # a serving load: its rows live in a database
+                manager = None
             out.extend(
                 lake_violations(
                     key.to_user_string(),
                     assets_def.partitions_def,
-                    assets_def.metadata_by_key.get(key, {}),
+                    metadata,
                     manager if is_lake_io_manager(manager) else None,
                 )
             )

@@ -31,6 +31,16 @@ from dag import (
 )
 
 # isort: split
+from dag import (
+    is_crawl_ingestion,
+    is_crawler,
+    is_post_signatures,
+    is_post_tables,
+    is_post_trends,
+    is_serving_loads,
+)
+
+# isort: split
 from dag.conventions import assert_lake_config
 from dag.jobs import all_jobs
 from dag.resources import build_resources
@@ -59,15 +69,31 @@ nps_modules = [
     nps_pension_indexes,
 ]
 
+is_modules = [
+    is_crawler,
+    is_crawl_ingestion,
+    is_post_tables,
+    is_post_signatures,
+    is_post_trends,
+    is_serving_loads,
+]
+
 all_cd_assets = dg.load_assets_from_modules(cd_modules)
 all_cd_asset_checks = dg.load_asset_checks_from_modules(cd_modules)
 all_nps_assets = dg.load_assets_from_modules(nps_modules)
 all_nps_asset_checks = dg.load_asset_checks_from_modules(nps_modules)
+all_is_assets = dg.load_assets_from_modules(is_modules)
+all_is_asset_checks = dg.load_asset_checks_from_modules(is_modules)
 
 defs = assert_lake_config(
     dg.Definitions(
-        assets=[*all_cd_assets, *all_nps_assets],
-        asset_checks=[*all_cd_asset_checks, *all_nps_asset_checks, *freshness_checks],
+        assets=[*all_cd_assets, *all_nps_assets, *all_is_assets],
+        asset_checks=[
+            *all_cd_asset_checks,
+            *all_nps_asset_checks,
+            *all_is_asset_checks,
+            *freshness_checks,
+        ],
         jobs=all_jobs,
         schedules=all_schedules,
         sensors=all_sensors,

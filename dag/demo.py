@@ -3,6 +3,7 @@
 `python -m dag.demo` (the README's first command, through `make demo`) prepares DAGSTER_HOME,
 runs `nps_history_job` over two sample months and `cd_daily_update_job` plus
 `cd_daily_update_turso_job` over a trading week (each as one single-run range, like a backfill),
+then the IS step (`dag.is_demo`: two sample crawls, the sensor's per-file runs, trends),
 records the runs in the instance so `dagster dev` shows them, and ends with a summary of the lake
 tables, PostgreSQL tables and the Turso file.
 """
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     home = ensure_dagster_home()
     from dag.definitions import defs
+    from dag.is_demo import run_is_demo
     from dag.summary import summarize
 
     log.info("DAGSTER_HOME=%s", home)
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     for run in demo_runs(tuple(args.nps_months), tuple(args.cd_days)):
         log.info("▶ %s", run.job)
         total += run_job(defs, instance, run)
+    log.info("▶ IS: sample crawls, is_output_data_sensor runs, trends")
+    total += run_is_demo(defs, instance)
     log.info("\nAll runs succeeded in %.1fs. What was written where:", total)
     for line in summarize(defs):
         log.info(line)

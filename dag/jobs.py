@@ -71,4 +71,32 @@ cd_history_job = dg.define_asset_job(
 )
 
 cd_jobs = [cd_daily_update_job, cd_daily_update_turso_job, cd_history_job]
-all_jobs = [nps_history_job, *cd_jobs]
+
+IS_TRENDS = dg.AssetSelection.assets("is_post_trends")
+is_ingest_job = dg.define_asset_job(
+    name="is_ingest_job",
+    selection=dg.AssetSelection.assets("is_crawl_files").downstream() - IS_TRENDS.downstream(),
+    config=IN_PROCESS,
+    description="IS per crawl file: bronze rows, the silver post tables and their PostgreSQL "
+    "and Turso loads (one run per file, started by is_output_data_sensor)",
+    tags={"source": "IS", "type": "ingest", "dagster/priority": "3", **max_runtime(hours=1)},
+)
+is_trends_job = dg.define_asset_job(
+    name="is_trends_job",
+    selection=IS_TRENDS.downstream(),
+    config=IN_PROCESS,
+    description="IS hot-post trends of one 10-minute window and their loads",
+    tags={"source": "IS", "type": "trends", **max_runtime(hours=1)},
+)
+is_crawler_job = dg.define_asset_job(
+    name="is_crawler_job",
+    selection=dg.AssetSelection.assets("is_crawler_executor"),
+    config=IN_PROCESS,
+    description="IS crawl: the community crawlers (sample by default, IS_CRAWLER_COMMAND live) "
+    "write one file per board into IS_OUTPUT_DIR, where is_output_data_sensor picks them up",
+    # The crawler's own limit is IS_CRAWLER_TIMEOUT_SECONDS (default 30 minutes).
+    tags={"source": "IS", "type": "crawl", **max_runtime(hours=1)},
+)
+is_jobs = [is_ingest_job, is_trends_job, is_crawler_job]
+
+all_jobs = [nps_history_job, *cd_jobs, *is_jobs]

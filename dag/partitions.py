@@ -28,3 +28,7 @@ daily_exchange_category_partition = dg.MultiPartitionsDefinition(
 cd_monthly_history_partition = dg.MonthlyPartitionsDefinition(
     start_date=os.environ.get("CD_HISTORY_START_DATE", "2005-01-01"), timezone=SEOUL
 )
+
+# IS: one partition per crawler file (its stem), added by `is_output_data_sensor`, so a
+# re-delivered file replaces exactly its own rows.
+is_crawl_file_partition = dg.DynamicPartitionsDefinition(name="is_crawl_files")

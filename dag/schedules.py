@@ -8,6 +8,9 @@ One run covers the day's three exchange partitions (a partition range, as a sing
 would): the job also rebuilds unpartitioned gold tables (`cd_security`, ranks, search names), and
 three concurrent per-exchange runs would race to overwrite them, the losers failing on the Delta
 commit conflict.
+
+`is_crawler_schedule_10min`: the IS crawl at minutes 4, 14, ..., 54 (Asia/Seoul, as the replaced
+system), skipped while the previous crawl has not finished.
 """
 
 import datetime as dt
@@ -15,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from dag.jobs import cd_daily_update_job
+from dag.jobs import cd_daily_update_job, is_crawler_job
 from dag.partitions import CD_EXCHANGES, CD_START_DATE, SEOUL
 
 
@@ -52,4 +55,33 @@ def cd_daily_update_schedule(
     ]
 
 
-all_schedules = [cd_daily_update_schedule]
+# Runs of the crawler that have not finished (queued ones included).
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+@dg.schedule(
+    job=is_crawler_job,
+    cron_schedule="4,14,24,34,44,54 * * * *",
+    execution_timezone=SEOUL,
+    description="IS crawl every 10 minutes (4 past the ten), skipped while a crawl still runs",
+)
+def is_crawler_schedule_10min(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
+    # A crawl may take up to IS_CRAWLER_TIMEOUT_SECONDS (30 min): two at once would crawl the
+    # same pages twice (and the sample would write the same crawl number twice).
+    running = context.instance.get_run_records(
+        dg.RunsFilter(job_name=is_crawler_job.name, statuses=UNFINISHED), limit=1
+    )
+    if running:
+        return dg.SkipReason(f"crawl run {running[0].dagster_run.run_id} has not finished yet")
+    return dg.RunRequest(run_key=context.scheduled_execution_time.isoformat())
+
+
+all_schedules = [cd_daily_update_schedule, is_crawler_schedule_10min]

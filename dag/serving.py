@@ -52,6 +52,28 @@ POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
 @dataclass(frozen=True)
+class Scope:
+    """The rows one run of a load owns in the target, when that is not a Dagster partition: the
+    target rows whose `values` columns match what `values(source)` returns, where `source` is a
+    lake asset the load reads (e.g. the post ids of one crawl file, or the latest trend window).
+    `replace_partitions` replaces exactly those rows (also ones that now have none); every mode
+    reads back only those rows."""
+
+    source: dg.AssetsDefinition
+    values: Callable[[pl.LazyFrame], pl.LazyFrame]
+
+    @property
+    def input_name(self) -> str:
+        return self.source.key.path[-1]
+
+    def describe(self) -> str:
+        return f"the rows of the run's {self.input_name} (e.g. one crawl file's posts)"
+
+    def of(self, frame: pl.LazyFrame) -> pl.DataFrame:
+        return self.values(frame).unique().collect()
+
+
+@dataclass(frozen=True)
 class Serving:
     """One load asset: which serving table of which target, loaded how."""
 
@@ -68,8 +90,13 @@ class Serving:
     partition_by: PartitionBy = None
     require_rows: bool = False
     """A partitioned load whose run's partitions hold no rows in the target fails its check."""
+    scope: Scope | None = None
+    lake_resource_key: str = "delta_io_manager"
+    """Where the check reads the scope's source from."""
 
     def layout(self) -> PartitionLayout | None:
+        if self.scope is not None:  # the scope, not the Dagster partition, says which rows
+            return None
         return layout_for(self.name, self.partitions_def, self.partition_by)
 
 
@@ -82,10 +109,15 @@ def serving_asset(
     serving table's rows. A string names one lake asset whose rows are the table's as they are.
     The asset is named `spec.name` (function name == asset name)."""
     upstream = [build] if isinstance(build, str) else list(inspect.signature(build).parameters)
+    if spec.scope is not None and spec.scope.input_name not in upstream:
+        raise ValueError(
+            f"{spec.name}: the scope's source {spec.scope.input_name} must be an input of the load"
+        )
 
     def load(context: dg.AssetExecutionContext, **inputs: pl.LazyFrame) -> dg.MaterializeResult:
         frame = inputs[build] if isinstance(build, str) else build(**inputs)
-        return load_serving(context, spec, frame)
+        scope = spec.scope.of(inputs[spec.scope.input_name]) if spec.scope is not None else None
+        return load_serving(context, spec, frame, scope)
 
     load.__name__ = load.__qualname__ = spec.name
     load.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -113,6 +145,7 @@ def serving_asset(
         metadata={
             **lake(partition_by=spec.partition_by),
             "target_table": spec.table,
+            **({"serving_scope": spec.scope.describe()} if spec.scope is not None else {}),
             "dagster/column_schema": column_schema(spec.contract),
         },
         required_resource_keys={spec.resource_key},
@@ -121,7 +154,8 @@ def serving_asset(
         asset,
         spec.contract,
         read=lambda context: read_back(context, spec),
-        required_resource_keys={spec.resource_key},
+        required_resource_keys={spec.resource_key}
+        | ({spec.lake_resource_key} if spec.scope is not None else set()),
     )
     return asset, check
 
@@ -157,7 +191,10 @@ def _label(context: dg.AssetExecutionContext, spec: Serving) -> str:
 
 
 def load_serving(
-    context: dg.AssetExecutionContext, spec: Serving, frame: pl.LazyFrame
+    context: dg.AssetExecutionContext,
+    spec: Serving,
+    frame: pl.LazyFrame,
+    scope: pl.DataFrame | None = None,
 ) -> dg.MaterializeResult:
     """Validate `frame` against the contract, then load it into the target in one transaction."""
     started = time.perf_counter()
@@ -175,8 +212,16 @@ def load_serving(
             metadata=failures,
         )
     layout = spec.layout()
-    partitions = _run_partitions(context, layout)
-    if partitions is not None and layout is not None:
+    partitions = scope if scope is not None else _run_partitions(context, layout)
+    columns = tuple(partitions.columns) if partitions is not None else ()
+    if scope is not None:
+        outside = data.select(columns).join(scope, on=list(columns), how="anti")
+        if outside.height:
+            raise dg.Failure(
+                f"{where}: {outside.height} row(s) lie outside the run's scope, e.g. "
+                f"{outside.row(0, named=True)}; nothing was loaded"
+            )
+    elif partitions is not None and layout is not None:
         outside = data.select(layout.names).join(partitions, on=layout.names, how="anti")
         if outside.height:
             raise dg.Failure(
@@ -188,7 +233,7 @@ def load_serving(
         spec.table,
         data,
         mode=spec.mode,
-        partition_columns=tuple(layout.names) if layout is not None else (),
+        partition_columns=columns,
         keys=key_columns(spec.contract),
         columns=contract_columns(spec.contract),
         partitions=partitions if spec.mode == "replace_partitions" else None,
@@ -212,7 +257,8 @@ def read_back(context: dg.AssetCheckExecutionContext, spec: Serving) -> pl.DataF
     """What the target holds for the check's partitions (the whole table when unpartitioned),
     in the contract's dtypes (SQLite stores every integer as 64-bit: cast strictly back)."""
     target: PostgresResource | TursoResource = getattr(context.resources, spec.resource_key)
-    partitions = _run_partitions(context, spec.layout())
+    scope = _scope_of_check(context, spec)
+    partitions = scope if scope is not None else _run_partitions(context, spec.layout())
     if partitions is None:
         return _as_contract(target.read(spec.table), spec.contract)
     by_column: dict[str, Any] = {
@@ -227,6 +273,19 @@ def read_back(context: dg.AssetCheckExecutionContext, spec: Serving) -> pl.DataF
             f"{', '.join(context.partition_keys)}"
         )
     return _as_contract(data, spec.contract)
+
+
+def _scope_of_check(
+    context: dg.AssetCheckExecutionContext, spec: Serving
+) -> pl.DataFrame | None:
+    """The scope of the load being checked, from its source as the lake holds it now."""
+    if spec.scope is None:
+        return None
+    source = spec.scope.source
+    keys = list(context.partition_keys) if source.partitions_def is not None else None
+    lake = getattr(context.resources, spec.lake_resource_key)
+    frame = lake.read(source.key, source.partitions_def, source.metadata_by_key[source.key], keys)
+    return spec.scope.of(frame)
 
 
 def _as_contract(data: pl.DataFrame, contract: type[pa.DataFrameModel]) -> pl.DataFrame:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from dag_io import ArrowIOManager, LoadError, PostgresResource, TursoResource
 
-SERVING_RESOURCES = ("nps_postgres", "cd_postgres", "turso")
+SERVING_RESOURCES = ("nps_postgres", "cd_postgres", "is_postgres", "turso")
 
 
 def _lake_lines(manager: ArrowIOManager, fmt: str) -> Iterator[str]:

@@ -145,6 +145,16 @@ def outside_error(target: WriteTarget, example: str) -> ValueError:
     )
 
 
+def table_layout(
+    asset: str, partitions_def: dg.PartitionsDefinition | None, config: LakeConfig
+) -> PartitionLayout | None:
+    """How the asset's table is split into partitions; None for one unsplit table (unpartitioned
+    assets, and keyed merge tables that every partition's run upserts into)."""
+    if config.keyed_table:
+        return None
+    return layout_for(asset, partitions_def, config.partition_by)
+
+
 def _config(asset: str, metadata: Mapping[str, Any]) -> LakeConfig:
     try:
         return LakeConfig.from_metadata(metadata)
@@ -241,7 +251,7 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         asset = asset_key.to_user_string()
         metadata = dict(definition_metadata)
         config = _config(asset, metadata)
-        layout = layout_for(asset, partitions_def, config.partition_by)
+        layout = table_layout(asset, partitions_def, config)
         keys = partition_keys if layout is not None else []
         uri = table_uri(self.root_uri, asset_key.path)
         if layout is not None and not keys:
@@ -287,7 +297,7 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         """The accepted rows of an asset's partitions (all of them when None), outside any
         input: for checks that compare a partition with another one, and for listings."""
         asset = asset_key.to_user_string()
-        layout = layout_for(asset, partitions_def, _config(asset, definition_metadata).partition_by)
+        layout = table_layout(asset, partitions_def, _config(asset, definition_metadata))
         values = layout.values(partition_keys) if layout is not None and partition_keys else None
         uri = table_uri(self.root_uri, asset_key.path)
         return self.scan(None, uri, layout, values, asset)
@@ -329,7 +339,7 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         asset = asset_name(context)
         metadata = dict((upstream.definition_metadata if upstream else None) or {})
         partitions_def = context.asset_partitions_def if context.has_asset_partitions else None
-        layout = layout_for(asset, partitions_def, _config(asset, metadata).partition_by)
+        layout = table_layout(asset, partitions_def, _config(asset, metadata))
         uri = table_uri(self.root_uri, context.asset_key.path)
         kind = _input_kind(context)
         keys: list[str] = []

@@ -75,6 +75,15 @@ def _reader(
     return pa.RecordBatchReader.from_batches(arrow, batches())
 
 
+MERGE_CHANGES = ("rows_inserted", "rows_updated", "rows_deleted")
+
+
+def _stored_schema(schema: pl.Schema, target: WriteTarget) -> pl.Schema:
+    """The table's columns: the output's, without a merge delete flag."""
+    flag = target.config.merge_delete_flag
+    return pl.Schema({n: t for n, t in schema.items() if n != flag})
+
+
 def _open(uri: str, options: dict[str, str], version: int | None = None) -> DeltaTable | None:
     if not DeltaTable.is_deltatable(uri, storage_options=options):
         return None
@@ -114,13 +123,14 @@ class DeltaIOManager(ArrowIOManager):
         schema = frame.collect_schema()
         write_mode, schema_mode = target.config.write_mode, target.config.schema_mode
         names = target.layout.names if target.layout else []
+        stored = _stored_schema(schema, target)
         table = _open(target.uri, options)
         changes: dict[str, tuple[pl.DataType, pl.DataType]] = {}
         if table is None:
-            table = self._create(target, schema, options)
+            table = self._create(target, stored, options)
         else:
             self._check_partitioning(table, target)
-            changes = changed_types(table_polars_schema(table), schema, exclude=())
+            changes = changed_types(table_polars_schema(table), stored, exclude=())
             if changes and schema_mode != "overwrite":
                 raise ValueError(
                     f"{target.where()}: column types differ from table {target.uri}: "
@@ -169,7 +179,13 @@ class DeltaIOManager(ArrowIOManager):
         # The plain write commits through `table`, which then stands at our commit's version;
         # merge and rewrite commit elsewhere, so their version is looked up by the write id.
         plain = write_mode != "merge" and not (changes and target.layout is not None)
-        version = table.version() if plain else self._version_of(target.uri, options, write_id)
+        if plain:
+            version = table.version()
+        elif write_mode == "merge" and not any(extra[k] for k in MERGE_CHANGES):
+            # a merge that changes no row makes no commit (e.g. a crawl of unchanged posts)
+            version = DeltaTable(target.uri, storage_options=options).version()
+        else:
+            version = self._version_of(target.uri, options, write_id)
         self._pins = {k: v for k, v in self._pins.items() if k[1] != target.uri}
         written = (
             table if plain else DeltaTable(target.uri, version=version, storage_options=options)
@@ -256,22 +272,37 @@ class DeltaIOManager(ArrowIOManager):
             for c in names:
                 pruning = pruning.replace(f"{c} ", f"t.{c} ")
             predicate = f"({predicate}) AND ({pruning})"
-        metrics = (
-            table.merge(
-                source=_reader(frame, schema, target, outside),
-                predicate=predicate,
-                source_alias="s",
-                target_alias="t",
-                merge_schema=True,
-                commit_properties=commit,
-            )
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute()
+        merger = table.merge(
+            source=_reader(frame, schema, target, outside),
+            predicate=predicate,
+            source_alias="s",
+            target_alias="t",
+            merge_schema=True,
+            commit_properties=commit,
         )
+        flag = target.config.merge_delete_flag
+        if flag is None:
+            merger = merger.when_matched_update_all().when_not_matched_insert_all()
+        else:
+            if schema.get(flag) != pl.Boolean:
+                raise ValueError(
+                    f"{target.where()}: merge_delete_flag {flag!r} must be a Boolean column of "
+                    f"the output, got {schema.get(flag)}"
+                )
+            # The flag only steers the merge: it is never stored (explicit column lists, so
+            # merge_schema does not add it to the table).
+            values = {c: f's."{c}"' for c in schema.names() if c != flag}
+            keep = f'NOT coalesce(s."{flag}", false)'
+            merger = (
+                merger.when_matched_delete(predicate=f'coalesce(s."{flag}", false)')
+                .when_matched_update(updates=values, predicate=keep)
+                .when_not_matched_insert(updates=values, predicate=keep)
+            )
+        metrics = merger.execute()
         return {
             "rows_inserted": int(metrics.get("num_target_rows_inserted", 0)),
             "rows_updated": int(metrics.get("num_target_rows_updated", 0)),
+            "rows_deleted": int(metrics.get("num_target_rows_deleted", 0)),
             "source_rows": int(metrics.get("num_source_rows", 0)),
         }
 

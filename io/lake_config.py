@@ -33,6 +33,11 @@ class LakeConfig:
     - `schema_mode`: `merge` adds new nullable columns and refuses changed types; `overwrite`
       replaces the table's schema.
     - `mask_columns`: columns shown as `***` in previews (PII).
+    - `merge_delete_flag`: with `merge`, a Boolean output column (not stored) marking rows whose
+      key is to be deleted from the table (e.g. an image that vanished from its post).
+
+    A partitioned asset with `write_mode='merge'` and no `partition_by` keeps one keyed table:
+    each partition's run upserts its rows into it (e.g. one run per crawl file).
     """
 
     partition_by: PartitionBy = None
@@ -40,6 +45,7 @@ class LakeConfig:
     merge_keys: tuple[str, ...] = ()
     schema_mode: SchemaMode = "merge"
     mask_columns: tuple[str, ...] = ()
+    merge_delete_flag: str | None = None
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -57,6 +63,10 @@ class LakeConfig:
             yield "merge_keys are only used with write_mode='merge'"
         if not all(isinstance(k, str) and k for k in self.merge_keys):
             yield f"merge_keys must be column names, got {self.merge_keys!r}"
+        if self.merge_delete_flag is not None and (
+            self.write_mode != "merge" or not self.merge_delete_flag
+        ):
+            yield "merge_delete_flag names a Boolean column and needs write_mode='merge'"
         by = self.partition_by
         if by is not None and not (
             (isinstance(by, str) and by)
@@ -85,7 +95,15 @@ class LakeConfig:
             out["schema_mode"] = self.schema_mode
         if self.mask_columns:
             out["mask_columns"] = list(self.mask_columns)
+        if self.merge_delete_flag is not None:
+            out["merge_delete_flag"] = self.merge_delete_flag
         return out
+
+    @property
+    def keyed_table(self) -> bool:
+        """True when the table is one keyed table whatever the asset's partitions (merge mode
+        without partition_by): runs of any partition upsert into all of it."""
+        return self.write_mode == "merge" and self.partition_by is None
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any]) -> LakeConfig:
@@ -111,6 +129,7 @@ def lake(
     merge_keys: Iterable[str] = (),
     schema_mode: SchemaMode = "merge",
     mask_columns: Iterable[str] = (),
+    merge_delete_flag: str | None = None,
 ) -> dict[str, Any]:
     """Asset metadata for the lake IO managers, checked now (see `LakeConfig`)."""
     return LakeConfig(
@@ -119,6 +138,7 @@ def lake(
         merge_keys=tuple(merge_keys),
         schema_mode=schema_mode,
         mask_columns=tuple(mask_columns),
+        merge_delete_flag=merge_delete_flag,
     ).metadata()
 
 
@@ -144,7 +164,7 @@ def lake_violations(
         return [*out, f"asset {name}: {error}"]
     if io_manager is None:
         return out
-    if partitions_def is not None and config.partition_by is None:
+    if partitions_def is not None and config.partition_by is None and not config.keyed_table:
         out.append(f"asset {name}: partitioned, but lake(partition_by=...) names no column")
     if config.write_mode == "merge" and "Parquet" in type(io_manager).__name__:
         out.append(f"asset {name}: write_mode='merge' needs the Delta IO manager")
