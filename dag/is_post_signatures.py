@@ -13,8 +13,9 @@ import polars as pl
 from contracts import column_schema, contract_check, polars_schema
 from contracts.is_ import IsPostSignatures
 from dag.common import elapsed
-from dag.is_common import BACKFILL, LAKE, POOL, crawl_scoped, is_tags, latest_crawl_of_each_post
+from dag.is_common import BACKFILL, LAKE, POOL, crawl_scoped, is_tags
 from dag.is_crawl_ingestion import is_crawl_files
+from dag.is_post_tables import current_crawls, is_posts
 from dag.is_rules import embed_rows, image_rows
 from dag.is_signatures import signatures
 from dag.partitions import is_crawl_file_partition
@@ -53,13 +54,17 @@ def signature_input(bronze: pl.DataFrame) -> pl.DataFrame:
         **lake(write_mode="merge", merge_keys=["post_id"]),
         "dagster/column_schema": column_schema(IsPostSignatures),
     },
+    required_resource_keys={LAKE},
+    deps=[is_posts],
     pool=POOL,
 )
-def is_post_signatures(is_crawl_files: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
+def is_post_signatures(
+    context: dg.AssetExecutionContext, is_crawl_files: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
     """Near-duplicate signatures of each crawled post: text SimHash64 and MinHash-128, gallery
     and embed MinHash-128 (null when the post has no tokens, images or embeds)."""
     started = time.perf_counter()
-    bronze = latest_crawl_of_each_post(is_crawl_files.collect())
+    bronze = current_crawls(context, is_crawl_files.collect())
     signed = signatures(signature_input(bronze)).join(
         bronze.select(post_id="id", computed_at="crawled_at"), on="post_id"
     )

@@ -84,11 +84,10 @@ def is_posts(
     started = time.perf_counter()
     incoming = latest_crawl_of_each_post(is_crawl_files.collect())
     current = stored_for(context, is_posts, "id", incoming["id"], polars_schema(IsPosts))
-    changes = post_changes(incoming, current)
-    stale = changes.join(
+    changes = post_changes(incoming, current).join(
         current.select("id", stored_at="crawled_at"), on="id", how="left"
-    ).select(pl.col("stored_at") > pl.col("crawled_at")).to_series().fill_null(False)
-    write = changes.filter(~pl.col("skip") & ~stale)
+    ).with_columns(stale=(pl.col("stored_at") > pl.col("crawled_at")).fill_null(False))
+    write = changes.filter(~pl.col("skip") & ~pl.col("stale"))
     return dg.Output(
         _post_rows(write).lazy(),
         metadata={
@@ -96,10 +95,22 @@ def is_posts(
             "posts_new": int(changes["is_new"].sum()),
             "posts_text_changed": int((changes["changed"] & ~changes["is_new"]).sum()),
             "posts_unchanged_skipped": int(changes["skip"].sum()),
-            "posts_older_than_stored": int((stale & ~changes["skip"]).sum()),
+            "posts_older_than_stored": int((changes["stale"] & ~changes["skip"]).sum()),
             "rows_written": write.height,
             "execution_time_sec": elapsed(started),
         },
+    )
+
+
+def current_crawls(context: dg.AssetExecutionContext, bronze: pl.DataFrame) -> pl.DataFrame:
+    """Each post's latest crawl among the run's files, unless `is_posts` already holds a newer
+    crawl of it (a re-delivered older file never rolls back a post's children either)."""
+    latest = latest_crawl_of_each_post(bronze)
+    stored = stored_for(context, is_posts, "id", latest["id"], polars_schema(IsPosts))
+    return latest.join(
+        stored.select("id", stored_at="crawled_at"), on="id", how="left"
+    ).filter(pl.col("stored_at").is_null() | (pl.col("crawled_at") >= pl.col("stored_at"))).drop(
+        "stored_at"
     )
 
 
@@ -120,7 +131,7 @@ def is_post_versions(
 ) -> dg.Output[pl.LazyFrame]:
     """Each text a post has had: a new version (max + 1) whenever a crawl sees content it has not
     seen before for that post; a known (post, content hash) is never written again."""
-    incoming = latest_crawl_of_each_post(is_crawl_files.collect()).filter(
+    incoming = current_crawls(context, is_crawl_files.collect()).filter(
         pl.col("content_hash").is_not_null()
     )
     known = stored_for(
@@ -155,13 +166,16 @@ def is_post_versions(
     deps=[is_posts],
     pool=POOL,
 )
-def is_post_comments(is_crawl_files: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
+def is_post_comments(
+    context: dg.AssetExecutionContext, is_crawl_files: pl.LazyFrame
+) -> dg.Output[pl.LazyFrame]:
     """Comments of the crawled posts, flattened depth first from their reply trees: `path` gives
     the position (001.002 = second reply to the first comment), `root_id` the thread's top-level
     comment. Upserted by id; comments are never deleted."""
     # Every crawl of the run counts (a comment gone from a later crawl is kept: comments are
     # never deleted); of a comment seen in several crawls the latest wins.
     bronze = is_crawl_files.collect().sort("crawled_at", "crawl_file", "position")
+    bronze = bronze.join(current_crawls(context, bronze).select("id"), on="id", how="semi")
     rows, stats = comment_rows(bronze)
     rows = rows.unique("id", keep="last", maintain_order=True)
     return dg.Output(
@@ -206,7 +220,7 @@ def is_post_images(
     context: dg.AssetExecutionContext, is_crawl_files: pl.LazyFrame
 ) -> dg.Output[pl.LazyFrame]:
     """Images of the crawled posts, keyed by md5 of the URL; images gone from a post are removed."""
-    bronze = latest_crawl_of_each_post(is_crawl_files.collect())
+    bronze = current_crawls(context, is_crawl_files.collect())
     rows = _with_vanished(context, is_post_images, IsPostImages, bronze["id"], image_rows(bronze))
     removed = int(rows["deleted"].sum())
     return dg.Output(
@@ -231,7 +245,7 @@ def is_post_embeds(
 ) -> dg.Output[pl.LazyFrame]:
     """Videos, tweets and frames embedded in the crawled posts; embeds gone from a post are
     removed."""
-    bronze = latest_crawl_of_each_post(is_crawl_files.collect())
+    bronze = current_crawls(context, is_crawl_files.collect())
     rows = _with_vanished(context, is_post_embeds, IsPostEmbeds, bronze["id"], embed_rows(bronze))
     removed = int(rows["deleted"].sum())
     return dg.Output(

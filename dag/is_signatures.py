@@ -135,7 +135,9 @@ def _probe_order() -> tuple[np.ndarray, np.ndarray]:
 
 _ORDER, _RANK = _probe_order()
 _RANK_BY_SOURCE = np.ascontiguousarray(_RANK.T).astype(np.int16)  # [source, slot]
+_ORDER_BY_STEP = np.ascontiguousarray(_ORDER.T)  # [step, slot]
 _SPARSE = 11  # rows with at most this many filled slots are densified by rank (cheaper)
+_BLOCK_ROWS = 4_096
 
 
 # --- rules as expressions ----------------------------------------------------------------------
@@ -518,7 +520,19 @@ def minhash128(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _sketch(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """`minhash128` of rows that all have items."""
+    """`minhash128` of rows that all have items, in blocks of _BLOCK_ROWS rows (the slot
+    matrices of a block stay in the CPU caches; one matrix of 100,000 rows is 100 MB)."""
+    if len(counts) <= _BLOCK_ROWS:
+        return _sketch_block(hashes, counts)
+    offsets = _offsets(counts)
+    blocks = []
+    for start in range(0, len(counts), _BLOCK_ROWS):
+        end = min(start + _BLOCK_ROWS, len(counts))
+        blocks.append(_sketch_block(hashes[offsets[start] : offsets[end]], counts[start:end]))
+    return np.concatenate(blocks)
+
+
+def _sketch_block(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     rows = len(counts)
     slots = np.full(rows * NUM_SLOTS, _EMPTY, dtype=np.uint64)
     if rows:
@@ -539,16 +553,14 @@ def _densified(slots: np.ndarray) -> np.ndarray:
     flat, out = slots.ravel(), dense.ravel()
     # Many filled slots: walk the probe orders one step at a time (a few steps on average).
     pending = np.flatnonzero(~filled & ((per_row > _SPARSE) & (per_row < NUM_SLOTS))[:, None])
-    row_base = pending & ~np.int64(NUM_SLOTS - 1)
-    slot = pending & np.int64(NUM_SLOTS - 1)
     for step in range(NUM_SLOTS - 1):
         if not len(pending):
             break
-        borrowed = flat[row_base | _ORDER[slot, step]]
+        slot = pending & (NUM_SLOTS - 1)
+        borrowed = flat[(pending ^ slot) | _ORDER_BY_STEP[step][slot]]
         found = borrowed != _EMPTY
         out[pending[found]] = borrowed[found]
-        left = ~found
-        pending, row_base, slot = pending[left], row_base[left], slot[left]
+        pending = pending[~found]
     # Few filled slots (small galleries, short posts): per row, the filled slot of least rank.
     single = np.flatnonzero(per_row == 1)
     if len(single):

@@ -10,7 +10,8 @@ three concurrent per-exchange runs would race to overwrite them, the losers fail
 commit conflict.
 
 `is_crawler_schedule_10min`: the IS crawl at minutes 4, 14, ..., 54 (Asia/Seoul, as the replaced
-system), skipped while the previous crawl has not finished.
+system), skipped while the previous crawl has not finished. `is_trends_schedule_10min`: at the
+same minutes, the trends of the window that ended 4 minutes before (run key = window end).
 """
 
 import datetime as dt
@@ -18,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from dag.jobs import cd_daily_update_job, is_crawler_job
+from dag.is_post_trends import window_end
+from dag.jobs import cd_daily_update_job, is_crawler_job, is_trends_job
 from dag.partitions import CD_EXCHANGES, CD_START_DATE, SEOUL
 
 
@@ -84,4 +86,20 @@ def is_crawler_schedule_10min(
     return dg.RunRequest(run_key=context.scheduled_execution_time.isoformat())
 
 
-all_schedules = [cd_daily_update_schedule, is_crawler_schedule_10min]
+@dg.schedule(
+    job=is_trends_job,
+    cron_schedule="4,14,24,34,44,54 * * * *",
+    execution_timezone=SEOUL,
+    description="IS hot-post trends of the 10-minute window that just ended (4 minutes past it, "
+    "so the crawl files of the window have been ingested)",
+)
+def is_trends_schedule_10min(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    end = window_end(context.scheduled_execution_time)
+    return dg.RunRequest(
+        run_key=end.isoformat(),
+        run_config={"ops": {"is_post_trends": {"config": {"window_end": end.isoformat()}}}},
+        tags={"is/window_end": end.isoformat()},
+    )
+
+
+all_schedules = [cd_daily_update_schedule, is_crawler_schedule_10min, is_trends_schedule_10min]

@@ -18,8 +18,9 @@ from dagster_shared.utils.warnings import SupersessionWarning
 
 from dag.is_common import is_output_dir
 from dag.is_crawl_file import parse_crawl_name
-from dag.jobs import is_ingest_job
+from dag.jobs import is_ingest_job, ss_ingest_job
 from dag.partitions import SEOUL, is_crawl_file_partition
+from dag.ss_common import ss_crawl_file_partition, ss_output_dir
 
 CD_DAILY_GOLD = (
     "cd_security_metrics",
@@ -87,15 +88,15 @@ def _ready(path: Path, mtime_ns: int, now: float) -> bool:
     return age >= _parse_grace_seconds() or _parses(path)
 
 
-@dg.sensor(
-    job=is_ingest_job,
-    minimum_interval_seconds=30,
-    description="One is_ingest_job run per new or changed crawl file in IS_OUTPUT_DIR (run key: "
-    "file name and mtime); files still being written wait for the next tick",
-)
-def is_output_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def crawl_folder_result(
+    context: dg.SensorEvaluationContext,
+    folder: Path,
+    partitions_def: dg.DynamicPartitionsDefinition,
+) -> dg.SensorResult:
+    """One tick of a crawl-folder sensor (IS and SS): a run per new or changed crawl file of
+    `folder` (run key: file name and mtime; partition: the file's stem, added to
+    `partitions_def` when new); files still being written wait for the next tick."""
     seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-    folder = is_output_dir()
     now = time.time()
     requests: list[dg.RunRequest] = []
     new_keys: list[str] = []
@@ -113,7 +114,7 @@ def is_output_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
         site, board, _ = named
         seen[path.name] = mtime_ns
         key = path.stem
-        if not context.instance.has_dynamic_partition(IS_FILES, key):
+        if not context.instance.has_dynamic_partition(str(partitions_def.name), key):
             new_keys.append(key)
         requests.append(
             dg.RunRequest(
@@ -126,11 +127,31 @@ def is_output_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
         context.log.info(f"{waiting} file(s) in {folder} still being written; next tick")
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[is_crawl_file_partition.build_add_request(new_keys)]
+        dynamic_partitions_requests=[partitions_def.build_add_request(new_keys)]
         if new_keys
         else [],
         cursor=json.dumps(seen, sort_keys=True),
     )
 
 
-all_sensors = [freshness_checks_sensor, is_output_data_sensor]
+@dg.sensor(
+    job=is_ingest_job,
+    minimum_interval_seconds=30,
+    description="One is_ingest_job run per new or changed crawl file in IS_OUTPUT_DIR (run key: "
+    "file name and mtime); files still being written wait for the next tick",
+)
+def is_output_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    return crawl_folder_result(context, is_output_dir(), is_crawl_file_partition)
+
+
+@dg.sensor(
+    job=ss_ingest_job,
+    minimum_interval_seconds=30,
+    description="One ss_ingest_job run per new or changed phone-board crawl file in "
+    "SS_OUTPUT_DIR (run key: file name and mtime); files still being written wait",
+)
+def ss_output_data_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    return crawl_folder_result(context, ss_output_dir(), ss_crawl_file_partition)
+
+
+all_sensors = [freshness_checks_sensor, is_output_data_sensor, ss_output_data_sensor]

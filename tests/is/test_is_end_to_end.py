@@ -126,6 +126,11 @@ def test_two_crawls_trends_and_the_same_file_twice(
         end = dt.datetime.fromisoformat(TRENDS_WINDOW_END)
         windows = query(postgres_resource, "SELECT DISTINCT window_end FROM public.post_trends")
         assert windows.to_series().to_list() == [end]
+        # Crawl 1 edits posts: their new text is version 2 (and only those get one).
+        versions = lake_table(data_dir, "is_post_versions")
+        edited = bronze.group_by("id").agg(pl.col("content_hash").n_unique().alias("texts"))
+        assert versions["version"].max() == 2
+        assert versions.height == edited["texts"].sum()
         # Vanished images are gone from the lake and from PostgreSQL.
         latest = bronze.sort("crawled_at").unique("id", keep="last")
         listed = (

@@ -96,3 +96,18 @@ def test_missing_output_dir_is_no_error(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("IS_OUTPUT_DIR", str(tmp_path / "absent"))
     with dg.instance_for_test() as instance:
         assert tick(instance, None)[0] == []
+
+
+def test_trends_schedule_asks_for_the_window_that_just_ended() -> None:
+    import datetime as dt
+
+    from dag.schedules import is_trends_schedule_10min
+
+    tick = dt.datetime(2026, 12, 6, 19, 14, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        request = is_trends_schedule_10min(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == "2026-12-06T10:10:00+00:00"
+    config = request.run_config["ops"]["is_post_trends"]["config"]
+    assert config == {"window_end": "2026-12-06T10:10:00+00:00"}
