@@ -62,16 +62,18 @@ def stored(context: dg.AssetExecutionContext, asset: dg.AssetsDefinition) -> pl.
 def stored_for(
     context: dg.AssetExecutionContext,
     asset: dg.AssetsDefinition,
-    column: str,
-    values: pl.Series,
+    keys: pl.DataFrame,
     schema: dict[str, pl.DataType],
 ) -> pl.DataFrame:
-    """The stored rows of `asset` whose `column` is one of `values` (an empty frame of `schema`
-    before the first write). The filter is pushed down into the scan."""
+    """The stored rows of `asset` matching a row of `keys` (an empty frame of `schema` before the
+    first write). Each key column's values are pushed down into the scan, so Delta skips files
+    by their column statistics: filter on columns the table is sorted by (site, post_id), not on
+    a hash id, or every file is read."""
     frame = stored(context, asset)
     if frame is None:
         return pl.DataFrame(schema=schema)
-    return frame.filter(pl.col(column).is_in(values.implode())).collect()
+    pushed = [pl.col(c).is_in(keys.get_column(c).unique().implode()) for c in keys.columns]
+    return frame.filter(*pushed).collect().join(keys.unique(), on=keys.columns, how="semi")
 
 
 def crawl_scoped(

@@ -83,7 +83,9 @@ def is_posts(
     the stored one never overwrites it."""
     started = time.perf_counter()
     incoming = latest_crawl_of_each_post(is_crawl_files.collect())
-    current = stored_for(context, is_posts, "id", incoming["id"], polars_schema(IsPosts))
+    current = stored_for(
+        context, is_posts, incoming.select("site", "post_id"), polars_schema(IsPosts)
+    )
     changes = post_changes(incoming, current).join(
         current.select("id", stored_at="crawled_at"), on="id", how="left"
     ).with_columns(stale=(pl.col("stored_at") > pl.col("crawled_at")).fill_null(False))
@@ -106,7 +108,7 @@ def current_crawls(context: dg.AssetExecutionContext, bronze: pl.DataFrame) -> p
     """Each post's latest crawl among the run's files, unless `is_posts` already holds a newer
     crawl of it (a re-delivered older file never rolls back a post's children either)."""
     latest = latest_crawl_of_each_post(bronze)
-    stored = stored_for(context, is_posts, "id", latest["id"], polars_schema(IsPosts))
+    stored = stored_for(context, is_posts, latest.select("site", "post_id"), polars_schema(IsPosts))
     return latest.join(
         stored.select("id", stored_at="crawled_at"), on="id", how="left"
     ).filter(pl.col("stored_at").is_null() | (pl.col("crawled_at") >= pl.col("stored_at"))).drop(
@@ -135,7 +137,7 @@ def is_post_versions(
         pl.col("content_hash").is_not_null()
     )
     known = stored_for(
-        context, is_post_versions, "post_id", incoming["id"], polars_schema(IsPostVersions)
+        context, is_post_versions, incoming.select(post_id="id"), polars_schema(IsPostVersions)
     )
     latest = known.group_by("post_id").agg(pl.col("version").max().alias("latest"))
     new = (
@@ -194,7 +196,7 @@ def _with_vanished(
     """`rows` plus the stored rows of the same posts that the crawl no longer lists, flagged
     `deleted` (the merge removes them; a post whose list is now empty loses all of its rows)."""
     schema = polars_schema(model)
-    current = stored_for(context, asset, "post_id", post_ids, schema)
+    current = stored_for(context, asset, post_ids.to_frame("post_id"), schema)
     vanished = current.join(rows, on=["post_id", "url_hash"], how="anti")
     return pl.concat(
         [
@@ -296,7 +298,7 @@ def is_sites(context: dg.AssetExecutionContext, is_crawl_files: pl.LazyFrame) ->
     crawled = is_crawl_files.group_by("site", "board").agg(
         last_crawled_at=pl.col("crawled_at").max()
     ).collect()
-    current = stored_for(context, is_sites, "site", crawled["site"], polars_schema(IsSites))
+    current = stored_for(context, is_sites, crawled.select("site", "board"), polars_schema(IsSites))
     return (
         pl.concat([crawled, current.join(crawled.select("site", "board"), on=["site", "board"])])
         .group_by("site", "board")

@@ -30,8 +30,9 @@ independent of Polars' or any library's version; Polars' `hash()` is not used):
 - a token, gallery or embed item is hashed by a multilinear hash of its UTF-8 bytes
   (sum of (byte + 1) * M[position] mod 2^64, M[i] = fmix64((i + 1) * 0x9E3779B97F4A7C15) | 1),
   xor-ed with length * 0x9E3779B97F4A7C15 and finalised with MurmurHash3's fmix64;
-- a 5-token shingle's hash is fmix64(sum of token_hash[k] * S[k]) with fixed odd S[k]
-  (a function of the shingle string, since tokens never contain a space);
+- a 5-token shingle's hash is fmix64(sum of token_hash[k] * S[k] mod 2^64), k = 0..4,
+  S[k] = fmix64((k + 1 + 2^32) * 0x9E3779B97F4A7C15) | 1 (a function of the shingle string,
+  since tokens never contain a space); a post with fewer than 5 tokens uses the token hashes;
 - SimHash64: bit j is 1 when more than half of the post's shingles (each occurrence votes)
   have bit j set; stored as 16 lower-case hex digits of the unsigned value;
 - MinHash-128: one-permutation MinHash with optimal densification (Shrivastava, "Optimal
@@ -324,18 +325,16 @@ def _validated(posts: pl.DataFrame, source: str) -> pl.DataFrame:
     embeds = posts.schema["embeds"]
     if isinstance(embeds, pl.List) and isinstance(embeds.inner, pl.Struct):
         present = {field.name for field in embeds.inner.fields}
-        unknown = present - set(EMBED_FIELDS)
-        if unknown:
-            raise ValueError(
-                f"{source}: embeds have unexpected fields {sorted(unknown)} "
-                f"(expected {list(EMBED_FIELDS)})"
-            )
-        # A crawler that omits a field (no video_id) gives a struct without it: read as null.
-        fill = {name: pl.lit(None, pl.String) for name in EMBED_FIELDS if name not in present}
-        if fill:
-            posts = posts.with_columns(
-                pl.col("embeds").list.eval(pl.element().struct.with_fields(**fill))
-            )
+        if present != set(EMBED_FIELDS):
+            # The crawler's embeds carry more fields (provider, thumbnail, ..): only these are
+            # read; one it omits (no video_id) is read as null.
+            fields = [
+                pl.element().struct.field(name)
+                if name in present
+                else pl.lit(None, pl.String).alias(name)
+                for name in EMBED_FIELDS
+            ]
+            posts = posts.with_columns(pl.col("embeds").list.eval(pl.struct(fields)))
     targets: dict[str, pl.DataType] = {
         "post_id": pl.String(),
         "title": pl.String(),

@@ -272,12 +272,17 @@ class DeltaIOManager(ArrowIOManager):
             for c in names:
                 pruning = pruning.replace(f"{c} ", f"t.{c} ")
             predicate = f"({predicate}) AND ({pruning})"
+        # The source is materialised and merged with streamed_exec=False: only then does delta-rs
+        # derive min/max bounds of the source's key columns and skip target files outside them
+        # (a streamed source is read once, so delta-rs scans every target file: a merge would
+        # cost what the table holds, not what the run brings). Merge sources are one run's rows.
         merger = table.merge(
-            source=_reader(frame, schema, target, outside),
+            source=_reader(frame, schema, target, outside).read_all(),
             predicate=predicate,
             source_alias="s",
             target_alias="t",
             merge_schema=True,
+            streamed_exec=False,
             commit_properties=commit,
         )
         flag = target.config.merge_delete_flag

@@ -121,8 +121,11 @@ def test_token_count_matches_the_tokens_expression() -> None:
         {"title": None, "content": "하나"},
     )
     expected = frame.select(
-        tokens(pl.concat_str([pl.col("title").fill_null(""), pl.col("content").fill_null("")],
-                             separator=" ")).list.len()
+        tokens(
+            pl.concat_str(
+                [pl.col("title").fill_null(""), pl.col("content").fill_null("")], separator=" "
+            )
+        ).list.len()
     ).to_series()
     assert signatures(frame)["token_count"].to_list() == expected.to_list() == [5, 1]
 
@@ -155,8 +158,14 @@ def test_empty_input_gives_an_empty_frame() -> None:
 
 def test_no_tokens_no_signature_even_with_images() -> None:
     rows = signed(
-        {"title": "", "content": "!!! :) https://only.a/link", "image_urls": ["https://i.kr/a.jpg"],
-         "embeds": [{"type": "youtube", "url": "https://youtu.be/abcdefghijk", "video_id": None}]},
+        {
+            "title": "",
+            "content": "!!! :) https://only.a/link",
+            "image_urls": ["https://i.kr/a.jpg"],
+            "embeds": [
+                {"type": "youtube", "url": "https://youtu.be/abcdefghijk", "video_id": None}
+            ],
+        },
         {"title": None, "content": None},
         {"title": "ㅋ", "content": "a b c"},  # only 1-character runs
     )
@@ -266,8 +275,14 @@ def test_embed_items_youtube_x_and_other_hosts() -> None:
 def test_gallery_items() -> None:
     urls = pl.Series(
         "u",
-        ["https://Img.A.com/p/q/x.jpg?v=1#f", "http://b.net/", "c.jpg", "  ", None,
-         "https://user@cdn.x.kr:8080/a/b"],
+        [
+            "https://Img.A.com/p/q/x.jpg?v=1#f",
+            "http://b.net/",
+            "c.jpg",
+            "  ",
+            None,
+            "https://user@cdn.x.kr:8080/a/b",
+        ],
     )
     out = pl.select(sig.gallery_item(pl.lit(urls))).to_series().to_list()
     assert out == ["img.a.com/x.jpg", "b.net/", "/c.jpg", None, None, "cdn.x.kr/b"]
@@ -352,8 +367,12 @@ def test_same_input_same_bytes_in_this_process_and_in_a_subprocess() -> None:
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "POLARS_MAX_THREADS": "1",
-             "PYTHONHASHSEED": "12345"},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "POLARS_MAX_THREADS": "1",
+            "PYTHONHASHSEED": "12345",
+        },
         timeout=120,
         check=False,
     )
@@ -430,8 +449,9 @@ def test_missing_columns_name_the_source() -> None:
 
 def test_null_post_id_names_the_row_and_title() -> None:
     frame = posts({"post_id": "ok", "content": "하나"}).vstack(
-        posts({"content": "둘", "title": "문제의 글"}).with_columns(pl.lit(None, pl.String).alias(
-            "post_id"))
+        posts({"content": "둘", "title": "문제의 글"}).with_columns(
+            pl.lit(None, pl.String).alias("post_id")
+        )
     )
     message = r"f\.json: post at row 1 \(title '문제의 글'\) has no post_id"
     with pytest.raises(ValueError, match=message):
@@ -452,8 +472,13 @@ def test_wrong_column_type_is_refused() -> None:
 
 def test_all_null_columns_are_accepted() -> None:
     frame = pl.DataFrame(
-        {"post_id": ["1"], "title": [None], "content": ["사과 바나나"], "image_urls": [None],
-         "embeds": [None]}
+        {
+            "post_id": ["1"],
+            "title": [None],
+            "content": ["사과 바나나"],
+            "image_urls": [None],
+            "embeds": [None],
+        }
     )
     (row,) = signatures(frame).to_dicts()
     assert row["token_count"] == 2 and row["gallery_minhash128"] is None
@@ -527,7 +552,35 @@ def test_minhash128_matches_a_per_row_reference(counts: list[int], seed: int) ->
         if block:
             for i in range(NUM_SLOTS):
                 if slots[i] == empty:
-                    dense[i] = next(
-                        slots[j] for j in sig._ORDER[i] if slots[j] != empty
-                    )
+                    dense[i] = next(slots[j] for j in sig._ORDER[i] if slots[j] != empty)
         assert [int(v) for v in got[row]] == dense
+
+
+def test_blocked_sketching_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(11)
+    counts = rng.integers(1, 200, 50)
+    hashes = rng.integers(0, 2**64, int(counts.sum()), dtype=np.uint64, endpoint=False)
+    whole = minhash128(hashes, counts)
+    monkeypatch.setattr(sig, "_BLOCK_ROWS", 7)  # 50 rows in 8 blocks, the last one short
+    assert (minhash128(hashes, counts) == whole).all()
+
+
+def test_extra_embed_fields_are_ignored() -> None:
+    embed = {"type": "X", "url": "https://x.com/a/status/42", "provider": "x", "thumbnail": None}
+    frame = posts({"content": LONG}).with_columns(embeds=pl.lit([embed]))
+    plain = posts(
+        {"content": LONG, "embeds": [{"type": "X", "url": embed["url"], "video_id": None}]}
+    )
+    assert signatures(frame).row(0) == signatures(plain).row(0)
+
+
+def test_shingle_hash_is_the_documented_formula() -> None:
+    words_in_post = ["사과", "banana", "포도", "딸기", "수박", "참외"]
+    sets = hashed_sets(posts({"content": " ".join(words_in_post).upper()}))
+    multipliers = [fmix64(((k + 1 + 2**32) * GOLDEN) & MASK) | 1 for k in range(5)]
+    expected = []
+    for start in (0, 1):
+        window = words_in_post[start : start + 5]
+        total = sum(documented_hash(w) * m for w, m in zip(window, multipliers, strict=True))
+        expected.append(fmix64(total & MASK))
+    assert [int(v) for v in sets.text] == expected
