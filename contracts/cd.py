@@ -434,3 +434,72 @@ class CdSearchNameServing(pa.DataFrameModel):
 
     class Config:
         unique = ("company_id", "order")
+
+
+# -- logos (the DS image pipeline's CD variant; same columns as contracts.ds) ---------------------
+from contracts.ds import UTC as LOGO_UTC  # noqa: E402
+from contracts.ds import (  # noqa: E402  (appended section: the logo contracts of issue 18)
+    DsBucketCleanup,
+    DsLogoCrawler,
+    DsLogoFiles,
+    DsLogoSources,
+    DsLogoWebp,
+)
+
+
+class CdLogoCrawler(DsLogoCrawler):
+    """One logo a CD crawler run reported uploading to the CD source bucket."""
+
+    class Config:
+        strict = True
+
+
+class CdLogoSources(DsLogoSources):
+    """One `clogo-<company_id>.png` object of the CD source bucket, as listed."""
+
+    class Config:
+        strict = True
+
+
+class CdLogoFiles(DsLogoFiles):
+    """The CD logo manifest: one row per logo and what the last run made of it."""
+
+    class Config:
+        strict = True
+        unique = ("key",)
+
+
+class CdLogoWebp(DsLogoWebp):
+    """One CD logo published to the CD target bucket."""
+
+    class Config:
+        strict = True
+        unique = ("key",)
+
+
+class CdCompanyLogos(pa.DataFrameModel):
+    """Serving `company_logo` (CD PostgreSQL): `company.logo` of each published logo,
+    `<CD_PUBLIC_URL>/clogo-<company_id>.png`, keyed by `company_id` (a table of its own: the
+    loaders replace whole rows, and CD's `company` is owned by `cd_company_postgres`)."""
+
+    company_id: pl.String = pa.Field(unique=True, description="company.company_id")
+    logo: pl.String = pa.Field(
+        str_matches=r"^\S+\.png$", description="public URL of the PNG"
+    )
+    webp_url: pl.String = pa.Field(
+        str_matches=r"^\S+\.webp$", description="public URL of the WebP"
+    )
+    png_sha256: pl.String = pa.Field(str_matches=r"^[0-9a-f]{64}$", description="checksum")
+    updated_at: LOGO_UTC = pa.Field(description="when published")
+
+    class Config:
+        strict = True
+        unique = ("company_id",)
+
+
+class CdBucketCleanup(DsBucketCleanup):
+    """One object a confirmed CD clean-up deleted."""
+
+    class Config:
+        strict = True
+        unique = ("bucket", "key")

@@ -3,7 +3,9 @@
 `python -m dag.demo` (the README's first command, through `make demo`) prepares DAGSTER_HOME,
 runs `nps_history_job` over two sample months and `cd_daily_update_job` plus
 `cd_daily_update_turso_job` over a trading week (each as one single-run range, like a backfill),
-then the IS step (`dag.is_demo`: two sample crawls, the sensor's per-file runs, trends),
+then the IS step (`dag.is_demo`: two sample crawls, the sensor's per-file runs, trends), the SS
+step (`dag.ss_demo`: phone-board crawls to deals and daily reports, LLM in sample mode unless
+OPENAI_BASE_URL is set) and the DS step (`dag.ds_demo`: logos through local bucket folders),
 records the runs in the instance so `dagster dev` shows them, and ends with a summary of the lake
 tables, PostgreSQL tables and the Turso file.
 """
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> None:
 
     home = ensure_dagster_home()
     from dag.definitions import defs
+    from dag.ds_demo import run_ds_demo
     from dag.is_demo import run_is_demo
+    from dag.ss_demo import run_ss_demo
     from dag.summary import summarize
 
     log.info("DAGSTER_HOME=%s", home)
@@ -82,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
         total += run_job(defs, instance, run)
     log.info("▶ IS: sample crawls, is_output_data_sensor runs, trends")
     total += run_is_demo(defs, instance)
+    log.info("▶ SS: sample phone-board crawls, ss_output_data_sensor runs, deals and reports")
+    total += run_ss_demo(defs, instance)
+    log.info("▶ DS: sample logos through the local buckets, twice (the second changes nothing)")
+    total += run_ds_demo(defs, instance)
     log.info("\nAll runs succeeded in %.1fs. What was written where:", total)
     for line in summarize(defs):
         log.info(line)

@@ -99,4 +99,59 @@ is_crawler_job = dg.define_asset_job(
 )
 is_jobs = [is_ingest_job, is_trends_job, is_crawler_job]
 
-all_jobs = [nps_history_job, *cd_jobs, *is_jobs]
+SS_REPORTS = dg.AssetSelection.assets(
+    "ss_dictionary", "ss_carriers_postgres", "ss_phone_models_postgres", "ss_aggregates_daily",
+    "ss_aggregates_daily_postgres", "ss_aggregates_daily_turso", "ss_api_views_postgres",
+)
+# ss_flush (destructive, needs a typed confirmation) is deliberately in no job.
+ss_ingest_job = dg.define_asset_job(
+    name="ss_ingest_job",
+    selection=dg.AssetSelection.assets(
+        "ss_crawl_files", "ss_normalized_posts", "ss_deal_candidates", "ss_deals_extracted",
+        "ss_quarantine", "ss_deals", "ss_deals_postgres", "ss_deals_turso",
+    ),
+    config=IN_PROCESS,
+    description="SS per crawl file: bronze posts, rules, LLM extraction, deals and their "
+    "PostgreSQL and Turso loads (one run per file, started by ss_output_data_sensor)",
+    tags={"source": "SS", "type": "ingest", **max_runtime(hours=1)},
+)
+ss_reports_job = dg.define_asset_job(
+    name="ss_reports_job",
+    selection=SS_REPORTS,
+    config=IN_PROCESS,
+    description="SS dictionary and daily price reports (last 7 days) with their loads and the "
+    "JSON API views",
+    tags={"source": "SS", "type": "reports", **max_runtime(hours=1)},
+)
+ss_crawler_job = dg.define_asset_job(
+    name="ss_crawler_job",
+    selection=dg.AssetSelection.assets("ss_crawler_executor"),
+    config=IN_PROCESS,
+    description="SS crawl of the phone board (sample by default, SS_CRAWLER_COMMAND live) into "
+    "SS_OUTPUT_DIR, where ss_output_data_sensor picks the files up",
+    tags={"source": "SS", "type": "crawl", **max_runtime(hours=1)},
+)
+ss_jobs = [ss_ingest_job, ss_reports_job, ss_crawler_job]
+
+
+# DS / CD logos (issue 18): crawler to company updates. The bucket clean-ups
+# (ds_bucket_cleanup, cd_bucket_cleanup) need a typed confirmation and are deliberately in no job.
+def _logos_job(prefix: str, updates: str, what: str) -> Any:
+    return dg.define_asset_job(
+        name=f"{prefix}_logos_job",
+        selection=dg.AssetSelection.assets(
+            f"{prefix}_logo_crawler", f"{prefix}_logo_sources", f"{prefix}_logo_files",
+            f"{prefix}_logo_webp", updates,
+        ),
+        config=IN_PROCESS,
+        description=f"{prefix.upper()} logos: crawl, list the source bucket, convert changed PNGs "
+        f"to WebP, publish both to the target bucket and upsert {what}",
+        tags={"source": prefix.upper(), "type": "logos", **max_runtime(hours=2)},
+    )
+
+
+ds_logos_job = _logos_job("ds", "ds_company_thumbnails", "company_thumbnail")
+cd_logos_job = _logos_job("cd", "cd_company_logos", "company_logo")
+ds_jobs = [ds_logos_job, cd_logos_job]
+
+all_jobs = [nps_history_job, *cd_jobs, *is_jobs, *ss_jobs, *ds_jobs]

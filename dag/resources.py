@@ -16,10 +16,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from dag.cd_source import KrxSource
+from dag.ds_bucket import LogoBuckets
+from dag.llm import OpenAIResource
 from dag.nps_source import NpsSource
 from dag_io import DeltaIOManager, ParquetIOManager, PostgresResource, TursoResource
 
-PROJECTS = ("cd", "ds", "is", "nps")
+PROJECTS = ("cd", "ds", "is", "nps", "ss")
 
 
 def data_dir() -> Path:
@@ -78,6 +80,24 @@ def postgres_resource(project: str) -> PostgresResource:
     )
 
 
+def logo_buckets(project: str) -> LogoBuckets:
+    """A project's logo buckets (issue 18): `<P>_R2_*` + `<P>_PUBLIC_URL` when set, else local
+    directories under ./data/buckets (the embedded default; the public URL is their file URL)."""
+    p = project.upper()
+    local_root = data_dir() / "buckets"
+    return LogoBuckets(
+        endpoint_url=env_or(f"{p}_R2_ENDPOINT", ""),
+        region=env_or(f"{p}_R2_REGION", "auto"),
+        access_key_id=env_or(f"{p}_R2_ACCESS_KEY_ID", ""),
+        secret_access_key=env_or(f"{p}_R2_SECRET_ACCESS_KEY", ""),
+        source_bucket=env_or(f"{p}_R2_SRC_BUCKET", f"{project}-logos-src"),
+        target_bucket=env_or(f"{p}_R2_TGT_BUCKET", f"{project}-logos"),
+        public_url=env_or(f"{p}_PUBLIC_URL", (local_root / f"{project}-logos").as_uri()),
+        local_root=str(local_root),
+        timeout_seconds=env_int_or(f"{p}_R2_TIMEOUT_SECONDS", 60),
+    )
+
+
 def build_resources() -> dict[str, Any]:
     """The resource dictionary of `defs` (re-evaluated by tests after changing the environment)."""
     delta = DeltaIOManager(root_uri=lake_uri("delta"), storage_options=lake_storage_options())
@@ -103,10 +123,21 @@ def build_resources() -> dict[str, Any]:
             sample_scale=env_float_or("KRX_SAMPLE_SCALE", 1.0),
         ),
     }
+    # The LLM (SS extraction, IS enrichment): no default endpoint; OPENAI_BASE_URL=sample is the
+    # offline sample stand-in (dag/llm.py).
+    resources["openai"] = OpenAIResource(
+        base_url=env_or("OPENAI_BASE_URL", ""),
+        model=env_or("OPENAI_MODEL", ""),
+        api_key=env_or("OPENAI_API_KEY", ""),
+        timeout_seconds=env_float_or("OPENAI_TIMEOUT_SECONDS", 60.0),
+        max_concurrency=env_int_or("OPENAI_MAX_CONCURRENCY", 4),
+    )
     for project in PROJECTS:
         resources[f"{project}_postgres"] = postgres_resource(project)
     for project in ("cd", "ds", "nps"):
         resources[f"{project}_duckdb"] = DuckDBResource(
             database=env_or(f"{project.upper()}_DUCKDB_PATH", str(data_dir() / f"{project}.duckdb"))
         )
+    for project in ("ds", "cd"):
+        resources[f"{project}_logo_buckets"] = logo_buckets(project)
     return resources

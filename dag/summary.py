@@ -8,7 +8,9 @@ import dagster as dg
 
 from dag_io import ArrowIOManager, LoadError, PostgresResource, TursoResource
 
-SERVING_RESOURCES = ("nps_postgres", "cd_postgres", "is_postgres", "turso")
+SERVING_RESOURCES = (
+    "nps_postgres", "cd_postgres", "is_postgres", "ss_postgres", "ds_postgres", "turso"
+)
 
 
 def _lake_lines(manager: ArrowIOManager, fmt: str) -> Iterator[str]:

@@ -497,6 +497,19 @@ class PostgresResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             cur.execute(sql, tuple(params) or None)
             conn.commit()
 
+    def ensure_view(self, name: str, select_sql: str) -> None:
+        """`CREATE OR REPLACE VIEW name AS select_sql` in one transaction (idempotent; the view's
+        columns may only be extended, as PostgreSQL allows). `select_sql` comes from a reviewed
+        file shipped with the code (e.g. dag/seed/*.sql), never from data."""
+        target = TableName.parse(name)
+        body = select_sql.strip().rstrip(";")
+        if ";" in body:
+            raise LoadError(f"postgres view {target}: the SELECT holds more than one statement")
+        with self._timeouts(f"creating postgres view {target}"), self.get_connection() as conn, \
+                conn.cursor() as cur:
+            cur.execute(f"CREATE OR REPLACE VIEW {target.sql} AS {body}")
+            conn.commit()
+
     def tables(self) -> list[str]:
         """The base tables as `schema.table`, sorted (pg_catalog and information_schema left
         out; only tables this login may see)."""

@@ -138,7 +138,7 @@ def postgres_server_resource(postgres_server_url: str) -> PostgresResource:
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3-compatible server as a loopback subprocess, stopped after the session.
 
     Not moto's threaded server: it runs inside the test process, and deltalake's blocking calls
@@ -150,6 +150,11 @@ def s3_endpoint() -> Iterator[str]:
         [str(server), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # moto's request recorder (tests/ds) writes its log here, not into the checkout
+        env={
+            **os.environ,
+            "MOTO_RECORDER_FILEPATH": str(tmp_path_factory.mktemp("moto") / "recording"),
+        },
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -179,3 +184,16 @@ def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"lake-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def llm_server() -> Iterator[object]:
+    """A loopback OpenAI-compatible server (tests/llm_server.py), reached through the real
+    `openai` client: set `.answers`, `.mode` ("ok", "error", "slow"); read `.requests`."""
+    from tests.llm_server import LlmServer, start
+
+    state = LlmServer()
+    server = start(state)
+    yield state
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,228 @@
+"""SS rules on hand-written posts: dictionary matching, cues, scores, scenarios, drops."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dag.ss_crawl_ingestion import normalize_posts
+from dag.ss_dictionary import carriers, dictionary_frame, key_b, match_text, models
+from dag.ss_rules import capacity, cues, deal_candidates
+
+
+def names(lex, texts: list[str]) -> list[list[str]]:
+    frame = pl.DataFrame({"t": texts})
+    return frame.select(lex.all_names(match_text(pl.col("t")))).to_series().to_list()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SKT로 번이 했어요", ["SKT"]),
+        ("skt 갤럭시", ["SKT"]),  # `sk` must not match inside `skt`
+        ("lgu+ 기변", ["LGU+"]),  # `lg` must not match inside `lgu+`
+        ("LG U+ 유플러스 매장", ["LGU+"]),
+        ("market 가격 조사", []),  # `kt` inside a Latin word
+        ("kt에서 개통", ["KT"]),  # Hangul particle attached is fine
+        ("케이티 공시", ["KT"]),
+        ("알뜰폰 요금제", ["MVNO"]),
+        ("자급제로 샀어요", ["MVNO"]),
+        ("sk텔레콤 성지", ["SKT"]),
+        ("ask me", []),
+    ],
+)
+def test_carriers_match_without_over_matching(text: str, expected: list[str]) -> None:
+    assert names(carriers(), [text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("갤럭시S25울트라 256", ["갤럭시 S25 울트라"]),  # longest first, not S25
+        ("s25 울트라 현완", ["갤럭시 S25 울트라"]),
+        ("S25+ 번이", ["갤럭시 S25 플러스"]),
+        ("s25 256기가", ["갤럭시 S25"]),
+        ("s255 모델", []),  # digits continue the Latin run
+        ("아이폰16프로맥스 1테라", ["아이폰 16 프로 맥스"]),
+        ("아이폰 16 프로 256", ["아이폰 16 프로"]),
+        ("Ｓ２４ ＦＥ 반값", ["갤럭시 S24 FE"]),  # NFKC full-width
+        ("폴드6 그리고 플립6", ["갤럭시 Z 폴드6", "갤럭시 Z 플립6"]),
+    ],
+)
+def test_models_match_longest_first(text: str, expected: list[str]) -> None:
+    assert names(models(), [text]) == [expected]
+
+
+def test_key_b_normalisation() -> None:
+    out = pl.select(key_b(pl.lit("  Ｌｇ U+ 엘지! (유플) "))).item()
+    assert out == "lgu+엘지유플"
+
+
+def test_dictionary_has_the_four_carriers_and_about_forty_models() -> None:
+    frame = dictionary_frame()
+    assert sorted(frame.filter(pl.col("kind") == "carrier")["name"]) == [
+        "KT",
+        "LGU+",
+        "MVNO",
+        "SKT",
+    ]
+    assert 38 <= frame.filter(pl.col("kind") == "model").height <= 45
+    assert frame.filter(pl.col("name") == "SKT")["aliases_keyb"].to_list()[0][:2] == [
+        "skt",
+        "sk텔레콤",
+    ]
+
+
+def _cues(body: str, op: str = "") -> dict:
+    frame = pl.DataFrame({"body": [body], "op": [op]})
+    return frame.select(cues(pl.col("body"), pl.col("op"))).row(0, named=True)
+
+
+def test_deal_post_cues() -> None:
+    got = _cues("SKT S25 번이 공시 현완 35만\n서울 강남 성지 방문")
+    assert got["city"] == "서울" and got["channel"] == "오프라인"
+    assert (got["move_type"], got["contract"], got["payment"]) == (
+        "번호이동",
+        "공시지원",
+        "현금완납",
+    )
+    assert got["intent"] == "deal" and got["has_price"] and got["is_candidate"]
+    # 0.5 (price) + 0.15 x 3 positive tokens (capped): 0.95
+    assert got["deal_candidate_score"] == pytest.approx(0.95)
+
+
+def test_question_without_price_is_no_candidate() -> None:
+    got = _cues("아이폰16 번이 어디가 좋을까요? 질문드립니다")
+    assert got["intent"] == "question" and not got["is_candidate"]
+    assert got["deal_candidate_score"] == pytest.approx(0.1 + 0.05)
+
+
+def test_advertorial_scores_all_three_cue_groups() -> None:
+    got = _cues("네이버 카페 가입 후 링크 클릭! 상담 톡 문의 현완 0원")
+    assert got["adv_score"] == 0.7 and got["intent"] == "advertorial"
+    assert not got["is_candidate"]
+
+
+def test_online_channel_and_city_from_op_comments() -> None:
+    assert _cues("쿠팡 링크로 샀어요 현완 10만")["channel"] == "온라인"
+    got = _cues("KT 플립6 기변 할부 20만", op="부산입니다")
+    assert got["city"] == "부산" and got["channel"] == "오프라인"
+    assert got["move_type"] == "기기변경" and got["payment"] == "할부"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("256기가", "256GB"),
+        ("512gb", "512GB"),
+        ("1TB 모델", "1TB"),
+        ("1024g", "1TB"),
+        ("64만원", None),
+        ("128 GB", "128GB"),
+        ("가격 256만", None),
+    ],
+)
+def test_capacity(text: str, expected: str | None) -> None:
+    assert pl.select(capacity(pl.lit(text))).item() == expected
+
+
+def _post(post_id: str, title: str, content: str, comments: list[dict], author: str = "op") -> dict:
+    return {
+        "post_id": post_id,
+        "url": f"u{post_id}",
+        "title": title,
+        "content": content,
+        "author": author,
+        "comments_json": json.dumps(comments, ensure_ascii=False),
+        "comment_count": sum(1 + len(c.get("replies", [])) for c in comments),
+    }
+
+
+def _bronze(posts: list[dict]) -> pl.DataFrame:
+    at = pl.datetime(2026, 12, 1, 1, time_zone="UTC")
+    return pl.DataFrame(posts).with_columns(
+        crawl_file=pl.lit("ppomppu_phone_2026-12-01_10-00-00"),
+        site=pl.lit("ppomppu"),
+        board=pl.lit("phone"),
+        position=pl.int_range(pl.len()).cast(pl.Int32),
+        timestamp=at,
+        crawled_at=at,
+    )
+
+
+REPLY = [
+    {
+        "author": "x",
+        "content": "어디죠?",
+        "replies": [{"author": "op", "content": "대구 동성로점 부가 4개", "replies": []}],
+    }
+]
+
+
+def test_rules_step_splits_two_scenarios_and_counts_drops() -> None:
+    posts = normalize_posts(
+        _bronze(
+            [
+                _post(
+                    "1",
+                    "SKT S25 울트라 번이 현완 35만",
+                    "256기가 공시\n두번째\nKT 플립6 512gb 기변 20만",
+                    REPLY,
+                ),
+                _post("2", "퀀텀6 기변 현완 0원 공시", "번이도 가능", REPLY),  # Quantum implies SKT
+                _post("3", "갤럭시 S25 현완 20만", "좋네요", REPLY),  # no carrier
+                _post("4", "SKT 현완 20만", "번이", REPLY),  # no model
+                _post("5", "KT S25 현완 10만", "번이", []),  # no comments
+            ]
+        )
+    )
+    assert posts.filter(pl.col("post_id") == "1")["op_comments"].item() == "대구 동성로점 부가 4개"
+    out, dropped = deal_candidates(posts)
+    assert dropped == {"no_comments": 1, "no_carrier": 1, "no_model": 1}
+    rows = {(r["post_id"], r["scenario"]): r for r in out.iter_rows(named=True)}
+    assert set(rows) == {("1", 1), ("1", 2), ("2", 1)}
+    first, second = rows[("1", 1)], rows[("1", 2)]
+    assert (first["model"], first["carrier"], first["capacity"]) == (
+        "갤럭시 S25 울트라",
+        "SKT",
+        "256GB",
+    )
+    assert (second["model"], second["carrier"], second["capacity"]) == (
+        "갤럭시 Z 플립6",
+        "KT",
+        "512GB",
+    )
+    assert second["addons_count"] == 4 and "addons_count_suspicious" in second["flags"]
+    assert "addons_count_suspicious" not in first["flags"]  # SKT
+    assert rows[("2", 1)]["carrier"] == "SKT" and rows[("2", 1)]["model"] == "갤럭시 퀀텀6"
+
+
+def test_two_carriers_flag_a_conflict_and_question_flags_non_deal() -> None:
+    posts = normalize_posts(
+        _bronze(
+            [
+                _post("1", "SKT랑 KT 중에 S25 어디가 좋을까요?", "궁금합니다", REPLY),
+            ]
+        )
+    )
+    out, _ = deal_candidates(posts)
+    flags = out["flags"].to_list()[0]
+    assert {"dict_conflict_carrier", "non_deal", "intent_question"} <= set(flags)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.text(alphabet="가나다라폰 ", max_size=10),
+    st.text(alphabet="abxyz019+", max_size=4),
+    st.text(alphabet="가나다라폰 ", max_size=10),
+)
+def test_short_latin_aliases_never_match_inside_a_longer_latin_word(
+    before: str, glued: str, after: str
+) -> None:
+    # `sk` / `kt` / `lg` glued to other Latin letters or digits is a different word
+    text = f"{before}sk{glued}x{after} {before}q{glued}kt{after} {before}lg{glued}z{after}"
+    assert names(carriers(), [text]) == [[]]
