@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from dag.common import IS_TAGS, Tier, tags
+from dag.is_crawl_file import crawl_folder
 
 LAKE = "delta_io_manager"
 """The IS lake: keyed silver tables need Delta (MERGE)."""
@@ -34,15 +34,7 @@ def latest_crawl_of_each_post(bronze: pl.DataFrame) -> pl.DataFrame:
 
 def is_output_dir() -> Path:
     """The folder crawlers write to (`IS_OUTPUT_DIR`, default `<data>/is/output`)."""
-    configured = os.environ.get("IS_OUTPUT_DIR")
-    if configured:
-        return Path(configured).resolve()
-    return Path(os.environ.get("DAG_DATA_DIR", "data")).resolve() / "is" / "output"
-
-
-def crawl_file_path(partition_key: str) -> Path:
-    """The crawl file of a partition (the partition key is the file's stem)."""
-    return is_output_dir() / f"{partition_key}.json"
+    return crawl_folder("IS_OUTPUT_DIR", "is/output")
 
 
 def is_tags(tier: Tier, **extra: str) -> dict[str, str]:

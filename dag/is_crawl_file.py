@@ -543,3 +543,20 @@ def _file_site_board(
     if not site or not board:
         raise CrawlFileError(f"{name}: no site/board in meta, file name or posts")
     return str(site), str(board)
+
+
+def crawl_folder(variable: str, default_subdir: str) -> Path:
+    """A crawler's output folder: `$variable`, else `<DAG_DATA_DIR or ./data>/<default_subdir>`."""
+    configured = os.environ.get(variable)
+    if configured:
+        return Path(configured).resolve()
+    return Path(os.environ.get("DAG_DATA_DIR", "data")).resolve() / default_subdir
+
+
+def read_partition_file(folder: Path, partition_key: str, asset: str) -> CrawlFile:
+    """The crawl file of one dynamic partition (key = file stem) in `folder`, read whole."""
+    path = folder / f"{partition_key}.json"
+    crawl = read_crawl_file(path)
+    if crawl.stem != partition_key:
+        raise CrawlFileError(f"{asset}: {path} is not the file of partition {partition_key}")
+    return crawl

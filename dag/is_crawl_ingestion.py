@@ -14,8 +14,8 @@ import polars as pl
 from contracts import column_schema, contract_check
 from contracts.is_ import IsCrawlFiles
 from dag.common import elapsed
-from dag.is_common import BACKFILL, LAKE, crawl_file_path, is_tags
-from dag.is_crawl_file import CrawlFile, read_crawl_file
+from dag.is_common import BACKFILL, LAKE, is_output_dir, is_tags
+from dag.is_crawl_file import read_partition_file
 from dag.partitions import is_crawl_file_partition
 from dag_io import lake
 
@@ -36,7 +36,10 @@ def is_crawl_files(context: dg.AssetExecutionContext) -> dg.Output[pl.LazyFrame]
     """Community posts of one crawler file (clien, ppomppu, fmkorea, damoang boards): the
     file's meta and each post's fields, comments, images and embeds kept as raw JSON text."""
     started = time.perf_counter()
-    crawls = [_read(key) for key in context.partition_keys]
+    crawls = [
+        read_partition_file(is_output_dir(), key, "is_crawl_files")
+        for key in context.partition_keys
+    ]
     posts = pl.concat([c.posts for c in crawls])
     return dg.Output(
         posts.lazy(),
@@ -49,15 +52,6 @@ def is_crawl_files(context: dg.AssetExecutionContext) -> dg.Output[pl.LazyFrame]
             "execution_time_sec": elapsed(started),
         },
     )
-
-
-def _read(partition_key: str) -> CrawlFile:
-    """The crawl file of one partition, read and validated whole."""
-    path = crawl_file_path(partition_key)
-    crawl = read_crawl_file(path)
-    if crawl.stem != partition_key:
-        raise dg.Failure(f"is_crawl_files: {path} is not the file of partition {partition_key}")
-    return crawl
 
 
 is_crawl_files_contract = contract_check(is_crawl_files, IsCrawlFiles)

@@ -30,10 +30,13 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def sensor_runs(
-    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    sensor_name: str = "is_output_data_sensor",
 ) -> tuple[list[dg.RunRequest], str | None]:
-    """One evaluation of `is_output_data_sensor`, its new partitions added as the daemon would."""
-    sensor = defs.resolve_sensor_def("is_output_data_sensor")
+    """One evaluation of a crawl-folder sensor, its new partitions added as the daemon would."""
+    sensor = defs.resolve_sensor_def(sensor_name)
     with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
         result = sensor(context)
     assert isinstance(result, dg.SensorResult)

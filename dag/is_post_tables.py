@@ -9,6 +9,8 @@ only table split per file: one row per post per crawl, the counts over time tren
 
 import dataclasses
 import time
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -38,8 +40,15 @@ from dag.is_rules import comment_rows, embed_rows, image_rows, post_changes
 from dag.partitions import is_crawl_file_partition
 from dag_io import lake
 
-TAGS = is_tags("silver")
-KINDS = {"polars", "deltalake"}
+# Every asset here: group IS, one run per crawl file (or one per backfill range), Delta, silver.
+PER_FILE: dict[str, Any] = {
+    "group_name": "IS",
+    "partitions_def": is_crawl_file_partition,
+    "backfill_policy": BACKFILL,
+    "io_manager_key": LAKE,
+    "kinds": {"polars", "deltalake"},
+    "tags": is_tags("silver"),
+}
 
 
 def _keyed(model: type, keys: list[str], **extra: str) -> dict:
@@ -64,12 +73,7 @@ _DERIVED = ("created_at", "updated_at", "is_deleted")
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds=KINDS,
-    tags=TAGS,
+    **PER_FILE,
     metadata=_keyed(IsPosts, ["site", "post_id"]),
     required_resource_keys={LAKE},
     pool=POOL,
@@ -117,12 +121,7 @@ def current_crawls(context: dg.AssetExecutionContext, bronze: pl.DataFrame) -> p
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds=KINDS,
-    tags=TAGS,
+    **PER_FILE,
     metadata=_keyed(IsPostVersions, ["post_id", "content_hash"]),
     required_resource_keys={LAKE},
     deps=[is_posts],
@@ -158,12 +157,7 @@ def is_post_versions(
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds=KINDS,
-    tags=TAGS,
+    **PER_FILE,
     metadata=_keyed(IsPostComments, ["id"]),
     deps=[is_posts],
     pool=POOL,
@@ -186,33 +180,35 @@ def is_post_comments(
     )
 
 
-def _with_vanished(
+def _media(
     context: dg.AssetExecutionContext,
     asset: dg.AssetsDefinition,
     model: type,
-    post_ids: pl.Series,
-    rows: pl.DataFrame,
-) -> pl.DataFrame:
-    """`rows` plus the stored rows of the same posts that the crawl no longer lists, flagged
-    `deleted` (the merge removes them; a post whose list is now empty loses all of its rows)."""
+    rows_of: Callable[[pl.DataFrame], pl.DataFrame],
+    is_crawl_files: pl.LazyFrame,
+    noun: str,
+) -> dg.Output[pl.LazyFrame]:
+    """The crawl's media rows of its posts plus the stored rows of the same posts that the crawl
+    no longer lists, flagged `deleted` (the merge removes them; a post whose list is now empty
+    loses all of its rows)."""
+    bronze = current_crawls(context, is_crawl_files.collect())
     schema = polars_schema(model)
-    current = stored_for(context, asset, post_ids.to_frame("post_id"), schema)
+    rows = rows_of(bronze).select(list(schema))
+    current = stored_for(context, asset, bronze.select(post_id="id"), schema)
     vanished = current.join(rows, on=["post_id", "url_hash"], how="anti")
-    return pl.concat(
+    output = pl.concat(
         [
-            rows.select(list(schema)).with_columns(deleted=pl.lit(False)),
+            rows.with_columns(deleted=pl.lit(False)),
             vanished.select(list(schema)).with_columns(deleted=pl.lit(True)),
         ]
+    )
+    return dg.Output(
+        output.lazy(), metadata={noun: rows.height, f"{noun}_removed": vanished.height}
     )
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds=KINDS,
-    tags=TAGS,
+    **PER_FILE,
     metadata=_keyed(IsPostImages, ["post_id", "url_hash"], merge_delete_flag="deleted"),
     required_resource_keys={LAKE},
     deps=[is_posts],
@@ -222,21 +218,11 @@ def is_post_images(
     context: dg.AssetExecutionContext, is_crawl_files: pl.LazyFrame
 ) -> dg.Output[pl.LazyFrame]:
     """Images of the crawled posts, keyed by md5 of the URL; images gone from a post are removed."""
-    bronze = current_crawls(context, is_crawl_files.collect())
-    rows = _with_vanished(context, is_post_images, IsPostImages, bronze["id"], image_rows(bronze))
-    removed = int(rows["deleted"].sum())
-    return dg.Output(
-        rows.lazy(), metadata={"images": rows.height - removed, "images_removed": removed}
-    )
+    return _media(context, is_post_images, IsPostImages, image_rows, is_crawl_files, "images")
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds=KINDS,
-    tags=TAGS,
+    **PER_FILE,
     metadata=_keyed(IsPostEmbeds, ["post_id", "url_hash"], merge_delete_flag="deleted"),
     required_resource_keys={LAKE},
     deps=[is_posts],
@@ -247,21 +233,11 @@ def is_post_embeds(
 ) -> dg.Output[pl.LazyFrame]:
     """Videos, tweets and frames embedded in the crawled posts; embeds gone from a post are
     removed."""
-    bronze = current_crawls(context, is_crawl_files.collect())
-    rows = _with_vanished(context, is_post_embeds, IsPostEmbeds, bronze["id"], embed_rows(bronze))
-    removed = int(rows["deleted"].sum())
-    return dg.Output(
-        rows.lazy(), metadata={"embeds": rows.height - removed, "embeds_removed": removed}
-    )
+    return _media(context, is_post_embeds, IsPostEmbeds, embed_rows, is_crawl_files, "embeds")
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds=KINDS,
-    tags=TAGS,
+    **PER_FILE,
     metadata={
         **lake(partition_by="crawl_file"),
         "dagster/column_schema": column_schema(IsPostSnapshots),
@@ -282,12 +258,7 @@ def is_post_snapshots(is_crawl_files: pl.LazyFrame) -> pl.LazyFrame:
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds=KINDS,
-    tags=TAGS,
+    **PER_FILE,
     metadata=_keyed(IsSites, ["site", "board"]),
     required_resource_keys={LAKE},
     pool=POOL,

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from dag.common import Tier, tags
+from dag.is_crawl_file import crawl_folder
 
 SS_TAGS = {"domain": "phone_deals", "source": "phone_board_crawler"}
 LAKE = "delta_io_manager"
@@ -35,15 +36,7 @@ def ss_tags(tier: Tier, **extra: str) -> dict[str, str]:
 def ss_output_dir() -> Path:
     """The folder the phone-board crawler writes to (`SS_OUTPUT_DIR`, default
     `<DAG_DATA_DIR>/ss/output`)."""
-    configured = os.environ.get("SS_OUTPUT_DIR")
-    if configured:
-        return Path(configured).resolve()
-    return Path(os.environ.get("DAG_DATA_DIR", "data")).resolve() / "ss" / "output"
-
-
-def crawl_file_path(partition_key: str) -> Path:
-    """The crawl file of a partition (the partition key is the file's stem)."""
-    return ss_output_dir() / f"{partition_key}.json"
+    return crawl_folder("SS_OUTPUT_DIR", "ss/output")
 
 
 def env_float(name: str, default: float) -> float:

@@ -14,9 +14,9 @@ import polars as pl
 from contracts import column_schema, contract_check, polars_schema
 from contracts.ss import SsCrawlFiles, SsNormalizedPosts
 from dag.common import elapsed
-from dag.is_crawl_file import CrawlFile, read_crawl_file
-from dag.ss_common import BACKFILL, LAKE, POOL, crawl_file_path, ss_crawl_file_partition, ss_tags
-from dag.ss_rules import cues, op_comment_frame
+from dag.is_crawl_file import read_partition_file
+from dag.ss_common import BACKFILL, LAKE, POOL, ss_crawl_file_partition, ss_output_dir, ss_tags
+from dag.ss_rules import op_comment_frame, with_cues
 from dag_io import lake
 
 KST = "Asia/Seoul"
@@ -35,7 +35,10 @@ KST = "Asia/Seoul"
 def ss_crawl_files(context: dg.AssetExecutionContext) -> dg.Output[pl.LazyFrame]:
     """Phone-board posts (ppomppu/phone) of one crawl file as delivered, with lineage."""
     started = time.perf_counter()
-    crawls = [_read(key) for key in context.partition_keys]
+    crawls = [
+        read_partition_file(ss_output_dir(), key, "ss_crawl_files")
+        for key in context.partition_keys
+    ]
     posts = pl.concat([c.posts for c in crawls])
     return dg.Output(
         posts.lazy(),
@@ -49,14 +52,6 @@ def ss_crawl_files(context: dg.AssetExecutionContext) -> dg.Output[pl.LazyFrame]
     )
 
 
-def _read(partition_key: str) -> CrawlFile:
-    path = crawl_file_path(partition_key)
-    crawl = read_crawl_file(path)
-    if crawl.stem != partition_key:
-        raise dg.Failure(f"ss_crawl_files: {path} is not the file of partition {partition_key}")
-    return crawl
-
-
 def normalize_posts(bronze: pl.DataFrame) -> pl.DataFrame:
     """`SsNormalizedPosts` rows of bronze posts: the latest crawl of each (post_id, url)."""
     latest = bronze.sort("crawled_at", "crawl_file", "position").unique(
@@ -65,12 +60,12 @@ def normalize_posts(bronze: pl.DataFrame) -> pl.DataFrame:
     op = op_comment_frame(latest.select("row", "author", "comments_json"))
     body = pl.concat_str(pl.col("title").fill_null(""), pl.lit("\n"),
                          pl.col("content").fill_null(""))
-    return latest.with_columns(op_comments=op).with_columns(
-        *cues(body, pl.col("op_comments")),
-        text=pl.concat_str(body, pl.lit("\n"), pl.col("op_comments")),
-        posted_at=pl.col("timestamp"),
-        source_posted_at=pl.col("timestamp").dt.convert_time_zone(KST).dt.date(),
-    ).select(list(polars_schema(SsNormalizedPosts)))
+    return with_cues(latest.lazy().with_columns(op_comments=op), body, pl.col("op_comments"))\
+        .with_columns(
+            text=pl.concat_str(body, pl.lit("\n"), pl.col("op_comments")),
+            posted_at=pl.col("timestamp"),
+            source_posted_at=pl.col("timestamp").dt.convert_time_zone(KST).dt.date(),
+        ).select(list(polars_schema(SsNormalizedPosts))).collect()
 
 
 @dg.asset(

@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 
+from dag.is_demo import sensor_runs
 from dag.ss_common import ss_crawl_file_partition, ss_output_dir
 from dag.ss_sample import sample_crawl
 
@@ -31,19 +32,6 @@ def llm_run_config() -> dict[str, Any]:
     if os.environ.get("OPENAI_BASE_URL", "").strip():
         return {}
     return {"resources": {"openai": {"config": {"base_url": "sample", "model": "sample"}}}}
-
-
-def sensor_runs(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None
-                ) -> tuple[list[dg.RunRequest], str | None]:
-    """One evaluation of `ss_output_data_sensor`, its new partitions added as the daemon would."""
-    sensor = defs.resolve_sensor_def("ss_output_data_sensor")
-    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
-        result = sensor(context)
-    assert isinstance(result, dg.SensorResult)
-    for request in result.dynamic_partitions_requests or []:
-        if isinstance(request, dg.AddDynamicPartitionsRequest):
-            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-    return list(result.run_requests or []), result.cursor
 
 
 def ingest(defs: dg.Definitions, instance: dg.DagsterInstance, partition_key: str) -> float:
@@ -74,7 +62,7 @@ def run_ss_demo(defs: dg.Definitions, instance: dg.DagsterInstance) -> float:
     total, cursor = 0.0, None
     for crawl, at in enumerate(CRAWLS):
         sample_crawl(ss_output_dir(), crawl, at)
-        requests, cursor = sensor_runs(defs, instance, cursor)
+        requests, cursor = sensor_runs(defs, instance, cursor, "ss_output_data_sensor")
         for request in requests:
             assert request.partition_key is not None
             seconds = ingest(defs, instance, request.partition_key)
