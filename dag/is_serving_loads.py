@@ -44,7 +44,11 @@ RESOURCES = {"postgres": "is_postgres", "turso": "turso"}
 
 def _file_posts(column: str) -> Scope:
     """The rows of the posts in the run's crawl file, by the target's `column`."""
-    return Scope(is_crawl_files, lambda bronze: bronze.select(pl.col("id").alias(column)))
+    return Scope(
+        is_crawl_files,
+        lambda bronze: bronze.select(pl.col("id").alias(column)),
+        "the posts of the run's crawl files",
+    )
 
 
 def _of_file(table: pl.LazyFrame, bronze: pl.LazyFrame, column: str) -> pl.LazyFrame:
@@ -85,7 +89,9 @@ def latest_trends(is_post_trends: pl.LazyFrame) -> pl.LazyFrame:
     return is_post_trends.filter(pl.col("window_end") == pl.col("window_end").max())
 
 
-LATEST_WINDOW = Scope(is_post_trends, lambda t: latest_trends(t).select("window_end"))
+LATEST_WINDOW = Scope(
+    is_post_trends, lambda t: latest_trends(t).select("window_end"), "the latest trend window"
+)
 
 
 def _load(
@@ -155,7 +161,11 @@ is_post_snapshots_postgres, is_post_snapshots_postgres_contract = _load(
 is_sites_postgres, is_sites_postgres_contract = _load(
     "sites", "postgres", IsSitesServing, "upsert", "Crawled boards and their last crawl",
     sites_table,
-    Scope(is_crawl_files, lambda b: b.select(pl.col("site").alias("id"), "board")),
+    Scope(
+        is_crawl_files,
+        lambda b: b.select(pl.col("site").alias("id"), "board"),
+        "the boards of the run's crawl files",
+    ),
 )
 is_post_trends_postgres, is_post_trends_postgres_contract = _load(
     "post_trends", "postgres", IsPostTrendsServing, "upsert", "Hot posts per 10-minute window",

@@ -61,13 +61,12 @@ class Scope:
 
     source: dg.AssetsDefinition
     values: Callable[[pl.LazyFrame], pl.LazyFrame]
+    label: str
+    """What the scope is, for the UI (e.g. "the posts of the run's crawl file")."""
 
     @property
     def input_name(self) -> str:
         return self.source.key.path[-1]
-
-    def describe(self) -> str:
-        return f"the rows of the run's {self.input_name} (e.g. one crawl file's posts)"
 
     def of(self, frame: pl.LazyFrame) -> pl.DataFrame:
         return self.values(frame).unique().collect()
@@ -145,7 +144,7 @@ def serving_asset(
         metadata={
             **lake(partition_by=spec.partition_by),
             "target_table": spec.table,
-            **({"serving_scope": spec.scope.describe()} if spec.scope is not None else {}),
+            **({"serving_scope": spec.scope.label} if spec.scope is not None else {}),
             "dagster/column_schema": column_schema(spec.contract),
         },
         required_resource_keys={spec.resource_key},

@@ -62,8 +62,12 @@ def dictionary_table(kind: str):
     return build
 
 
-FILE_POSTS = Scope(ss_crawl_files, lambda bronze: bronze.select("post_id"))
-WINDOW_DAYS = Scope(ss_aggregates_daily, lambda table: table.select("ts"))
+FILE_POSTS = Scope(
+    ss_crawl_files, lambda bronze: bronze.select("post_id"), "the posts of the run's crawl files"
+)
+WINDOW_DAYS = Scope(
+    ss_aggregates_daily, lambda table: table.select("ts"), "the days of the report window"
+)
 
 
 def _load(table: str, target: str, contract: type, mode: str, what: str, build, scope,
