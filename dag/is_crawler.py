@@ -330,9 +330,14 @@ def _tails(stdout: str, stderr: str) -> str:
     return "\n".join(parts)
 
 
-def run_crawler(settings: CrawlerSettings, env: Mapping[str, str]) -> CrawlerRun:
+def run_crawler(
+    settings: CrawlerSettings, env: Mapping[str, str], asset: str = "is_crawler_executor",
+    timeout_env: str = TIMEOUT_ENV,
+) -> CrawlerRun:
     """Run the command in its own process group, wait at most `settings.timeout_seconds`, and
-    return how it ended; a timeout kills the group and raises `dg.Failure`."""
+    return how it ended; a timeout kills the group and raises `dg.Failure`. `asset` and
+    `timeout_env` name the calling asset and its timeout variable in messages (SS runs its
+    crawler through this runner too)."""
     started = time.perf_counter()
     try:
         process = subprocess.Popen(
@@ -346,7 +351,7 @@ def run_crawler(settings: CrawlerSettings, env: Mapping[str, str]) -> CrawlerRun
         )
     except OSError as error:  # not found, not executable, bad working directory
         raise dg.Failure(
-            description=f"is_crawler_executor: cannot start `{settings.shown}`"
+            description=f"{asset}: cannot start `{settings.shown}`"
             f"{f' in {settings.cwd}' if settings.cwd else ''}: {error.strerror or error}"
         ) from error
     assert process.stdout is not None and process.stderr is not None
@@ -359,8 +364,8 @@ def run_crawler(settings: CrawlerSettings, env: Mapping[str, str]) -> CrawlerRun
         _kill_group(process)
         _drain(pumps)
         raise dg.Failure(
-            description=f"is_crawler_executor: `{settings.shown}` did not finish within "
-            f"{settings.timeout_seconds:g} s ({TIMEOUT_ENV}); its process group was killed.\n"
+            description=f"{asset}: `{settings.shown}` did not finish within "
+            f"{settings.timeout_seconds:g} s ({timeout_env}); its process group was killed.\n"
             + _tails(pumps[0].tail_text(), pumps[1].tail_text())
         ) from None
     finally:

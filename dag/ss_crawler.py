@@ -31,12 +31,13 @@ from dag.is_crawler import (
 from dag.ss_common import ss_output_dir, ss_tags
 
 LIVE_ARGS = ("--mode", "full", "--hours", "48")
+SS_TIMEOUT_ENV = "SS_CRAWLER_TIMEOUT_SECONDS"
 
 
 def ss_crawler_settings() -> CrawlerSettings:
     """Live when SS_CRAWLER_COMMAND is set, else the sample crawler (crawl = files present)."""
     output = ss_output_dir()
-    timeout = timeout_seconds({TIMEOUT_ENV: os.environ.get("SS_CRAWLER_TIMEOUT_SECONDS", "")})
+    timeout = timeout_seconds({TIMEOUT_ENV: os.environ.get(SS_TIMEOUT_ENV, "")})
     cwd = os.environ.get("SS_CRAWLER_CWD", "").strip()
     configured = os.environ.get("SS_CRAWLER_COMMAND", "").strip()
     if configured:
@@ -68,7 +69,7 @@ def ss_crawler_executor(context: dg.AssetExecutionContext) -> dg.MaterializeResu
     ) as session:
         env = {**os.environ, "SS_OUTPUT_DIR": str(settings.output_dir),
                **session.get_bootstrap_env_vars()}
-        run = run_crawler(settings, env)
+        run = run_crawler(settings, env, "ss_crawler_executor", SS_TIMEOUT_ENV)
     if run.exit_code != 0:
         raise dg.Failure(
             f"ss_crawler_executor: `{settings.shown}` exited with {run.exit_code} after "

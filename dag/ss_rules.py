@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from dag.ss_common import UNKNOWN_MODEL
-from dag.ss_dictionary import Lexicon, carriers, match_text, models
+from dag.ss_dictionary import carriers, match_text, models
 
 PROVINCES = tuple(
     "서울 부산 대구 인천 광주 대전 울산 세종 경기 강원 충북 충남 전북 전남 경북 경남 제주".split()
@@ -60,20 +60,31 @@ def op_comment_frame(frame: pl.DataFrame) -> pl.Series:
     return frame.select("row").join(joined, on="row", how="left")["text"].fill_null("")
 
 
-def cues(body: pl.Expr, op: pl.Expr) -> list[pl.Expr]:
-    """city, channel, move type, contract, payment, price, advertorial score, intent, deal score
-    and candidacy of a post from its body (title + content) and its author's comments."""
-    text = pl.concat_str(body, pl.lit("\n"), op).str.to_lowercase()
-    body_city, op_city = _first_of(body, PROVINCES), _first_of(op, PROVINCES)
+def _lowered(body: pl.Expr, op: pl.Expr) -> pl.Expr:
+    return pl.concat_str(body, pl.lit("\n"), op).str.to_lowercase()
+
+
+def _signals(body: pl.Expr, op: pl.Expr, text: pl.Expr) -> dict[str, pl.Expr]:
+    """The cues several outputs share (`text` = body + op, lowercased)."""
     adv = pl.sum_horizontal(
         pl.when(text.str.contains_any(list(words))).then(weight).otherwise(0)
         for weight, words in ADV_GROUPS
     )
-    adv_score = (pl.min_horizontal(adv, 10) / 10).cast(pl.Float64)  # tenths: exact 0.7
-    price = text.str.contains(PRICE)
-    question = text.str.contains_any(list(QUESTION))
-    pos, neg = _count_of(text, POSITIVE, 3), _count_of(text, NEGATIVE, 3)
-    asks = question & ~price
+    return {
+        "_body_city": _first_of(body, PROVINCES),
+        "_op_city": _first_of(op, PROVINCES),
+        "_adv": (pl.min_horizontal(adv, 10) / 10).cast(pl.Float64),  # tenths: exact 0.7
+        "_price": text.str.contains(PRICE),
+        "_question": text.str.contains_any(list(QUESTION)),
+        "_pos": _count_of(text, POSITIVE, 3),
+        "_neg": _count_of(text, NEGATIVE, 3),
+    }
+
+
+def _outputs(s: dict[str, pl.Expr], text: pl.Expr) -> list[pl.Expr]:
+    """The cue columns from the shared signals `s` (see `_signals`) and the lowered text."""
+    adv_score, price, pos, neg = s["_adv"], s["_price"], s["_pos"], s["_neg"]
+    asks = s["_question"] & ~price
     intent = (
         pl.when(adv_score >= 0.7).then(pl.lit("advertorial"))
         .when(asks).then(pl.lit("question"))
@@ -88,11 +99,11 @@ def cues(body: pl.Expr, op: pl.Expr) -> list[pl.Expr]:
     )
     candidate = ~asks & (price | (pos > 0)) & ~intent.is_in(["question", "advertorial"])
     return [
-        pl.coalesce(body_city, op_city).alias("city"),
-        pl.when(body_city.is_not_null()).then(pl.lit("오프라인"))
+        pl.coalesce(s["_body_city"], s["_op_city"]).alias("city"),
+        pl.when(s["_body_city"].is_not_null()).then(pl.lit("오프라인"))
         .when(text.str.contains_any(list(ONLINE))).then(pl.lit("온라인"))
         .when(text.str.contains_any(list(OFFLINE))).then(pl.lit("오프라인"))
-        .when(op_city.is_not_null()).then(pl.lit("오프라인"))
+        .when(s["_op_city"].is_not_null()).then(pl.lit("오프라인"))
         .otherwise(pl.lit("unknown")).alias("channel"),
         pl.when(text.str.contains_any(["번이", "번호이동"])).then(pl.lit("번호이동"))
         .when(text.str.contains_any(["기변", "기기변경"])).then(pl.lit("기기변경"))
@@ -111,6 +122,29 @@ def cues(body: pl.Expr, op: pl.Expr) -> list[pl.Expr]:
         candidate.alias("is_candidate"),
         price.alias("has_price"),
     ]
+
+
+def cues(body: pl.Expr, op: pl.Expr) -> list[pl.Expr]:
+    """city, channel, move type, contract, payment, price, advertorial score, intent, deal score
+    and candidacy of a post from its body (title + content) and its author's comments.
+
+    One expression per column (each repeats the shared cues); `with_cues` computes the same
+    columns over a frame with the shared cues computed once."""
+    text = _lowered(body, op)
+    return _outputs(_signals(body, op, text), text)
+
+
+def with_cues(frame: pl.LazyFrame, body: pl.Expr, op: pl.Expr) -> pl.LazyFrame:
+    """`frame` with the `cues` columns, computed in stages: the lowered text, then the shared
+    cues (in parallel), then the outputs."""
+    signals = _signals(pl.col("_body"), op, pl.col("_text"))
+    shared = {name: pl.col(name) for name in signals}
+    return (
+        frame.with_columns(_body=body, _text=_lowered(body, op))
+        .with_columns(**signals)
+        .with_columns(*_outputs(shared, pl.col("_text")))
+        .drop("_body", "_text", *signals)
+    )
 
 
 def capacity(text: pl.Expr) -> pl.Expr:
@@ -137,63 +171,80 @@ def split_scenarios(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _names(lex: Lexicon, text: pl.Expr) -> pl.Expr:
-    return lex.all_names(match_text(text))
-
-
 def deal_candidates(
     posts: pl.DataFrame, *, advertorial_high: float = 0.7, deal_low: float = 0.5
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """The rules step over normalised posts: (candidate scenarios, dropped posts by reason).
 
     Dropped: posts with no comments (`no_comments`), posts naming no carrier (`no_carrier`) or
-    no model (`no_model`); a Galaxy Quantum implies SKT (its exclusive carrier)."""
+    no model (`no_model`); a Galaxy Quantum implies SKT (its exclusive carrier).
+
+    Computed in stages (each text prepared once, independent columns of a stage in parallel);
+    posts without comments are counted and left out before any matching."""
+    no_comments = pl.col("comment_count").fill_null(0) == 0
+    dropped_uncommented = int(posts.select(no_comments.sum()).item())
     whole = pl.concat_str("title", pl.lit("\n"), "content", pl.lit("\n"), "op_comments",
                           ignore_nulls=True)
-    scored = posts.with_columns(
-        post_carriers=_names(carriers(), whole), post_models=_names(models(), whole)
-    ).with_columns(
-        post_carrier=pl.coalesce(
+    scored = (
+        posts.lazy().filter(~no_comments)
+        .with_columns(_whole=whole)
+        .with_columns(_match=match_text(pl.col("_whole")))
+        .with_columns(post_carriers=carriers().all_names(pl.col("_match")),
+                      post_models=models().all_names(pl.col("_match")))
+        .with_columns(post_carrier=pl.coalesce(
             pl.col("post_carriers").list.first(),
             pl.when(pl.col("post_models").list.first().str.contains("퀀텀")).then(pl.lit("SKT")),
+        ))
+        .drop("_match")
+        .collect()
+    )
+    no_carrier = pl.col("post_carrier").is_null()
+    no_model = ~no_carrier & (pl.col("post_models").list.len() == 0)
+    drops = scored.select(no_carrier=no_carrier.sum(), no_model=no_model.sum()).row(0, named=True)
+    kept = scored.filter(~no_carrier & ~no_model)
+    scenario_text = pl.col("scenario_text")
+    own_models = pl.col("_own_models")
+    out = (
+        split_scenarios(kept).lazy()
+        .with_columns(
+            scenario_text=pl.when(pl.col("scenario") == 1)
+            .then(pl.concat_str("title", pl.lit("\n"), "part", ignore_nulls=True))
+            .otherwise(pl.col("part"))
         )
+        .with_columns(
+            _match=match_text(scenario_text),
+            capacity=pl.coalesce(capacity(scenario_text), capacity(pl.col("_whole"))),
+            addons_count=pl.coalesce(scenario_text.str.extract(ADDONS, 1),
+                                     pl.col("_whole").str.extract(ADDONS, 1))
+            .cast(pl.Int32, strict=False),
+        )
+        .with_columns(_own_models=models().all_names(pl.col("_match")),
+                      _own_carrier=carriers().first(pl.col("_match")))
+        .with_columns(
+            model=pl.coalesce(own_models.list.first(), pl.col("post_models").list.first(),
+                              pl.lit(UNKNOWN_MODEL)),
+            carrier=pl.coalesce("_own_carrier", "post_carrier"),
+            conflict_model=own_models.list.len() > 1,
+        )
+        .with_columns(
+            flags=pl.concat_list(
+                pl.when(~pl.col("is_candidate") | (pl.col("intent") != "deal"))
+                .then(pl.lit("non_deal")),
+                pl.lit("intent_") + pl.col("intent"),
+                pl.when(pl.col("adv_score") >= advertorial_high)
+                .then(pl.lit("advertorial_high")),
+                pl.when((pl.col("adv_score") >= advertorial_high)
+                        & (pl.col("deal_candidate_score") < deal_low))
+                .then(pl.lit("preblock_advertorial_low_deal_score")),
+                pl.when(pl.col("carrier").is_in(["KT", "LGU+"]) & (pl.col("addons_count") > 3))
+                .then(pl.lit("addons_count_suspicious")),
+                pl.when(pl.col("conflict_model")).then(pl.lit("dict_conflict_model")),
+                pl.when(pl.col("post_carriers").list.len() > 1)
+                .then(pl.lit("dict_conflict_carrier")),
+            ).list.drop_nulls()
+        )
+        .drop("_whole", "_match", "_own_models", "_own_carrier")
+        .collect()
     )
-    no_comments = pl.col("comment_count").fill_null(0) == 0
-    no_carrier = ~no_comments & pl.col("post_carrier").is_null()
-    no_model = ~no_comments & ~no_carrier & (pl.col("post_models").list.len() == 0)
-    drops = scored.select(
-        no_comments=no_comments.sum(), no_carrier=no_carrier.sum(), no_model=no_model.sum()
-    ).row(0, named=True)
-    kept = scored.filter(~no_comments & ~no_carrier & ~no_model)
-    scenarios = split_scenarios(kept).with_columns(
-        scenario_text=pl.when(pl.col("scenario") == 1)
-        .then(pl.concat_str("title", pl.lit("\n"), "part", ignore_nulls=True))
-        .otherwise(pl.col("part"))
-    )
-    own_models = _names(models(), pl.col("scenario_text"))
-    own_carrier = _names(carriers(), pl.col("scenario_text")).list.first()
-    addons = pl.coalesce(pl.col("scenario_text").str.extract(ADDONS, 1),
-                         whole.str.extract(ADDONS, 1)).cast(pl.Int32, strict=False)
-    out = scenarios.with_columns(
-        model=pl.coalesce(own_models.list.first(), pl.col("post_models").list.first(),
-                          pl.lit(UNKNOWN_MODEL)),
-        carrier=pl.coalesce(own_carrier, pl.col("post_carrier")),
-        capacity=pl.coalesce(capacity(pl.col("scenario_text")), capacity(whole)),
-        addons_count=addons,
-        conflict_model=own_models.list.len() > 1,
-    ).with_columns(
-        flags=pl.concat_list(
-            pl.when(~pl.col("is_candidate") | (pl.col("intent") != "deal"))
-            .then(pl.lit("non_deal")),
-            pl.lit("intent_") + pl.col("intent"),
-            pl.when(pl.col("adv_score") >= advertorial_high).then(pl.lit("advertorial_high")),
-            pl.when((pl.col("adv_score") >= advertorial_high)
-                    & (pl.col("deal_candidate_score") < deal_low))
-            .then(pl.lit("preblock_advertorial_low_deal_score")),
-            pl.when(pl.col("carrier").is_in(["KT", "LGU+"]) & (pl.col("addons_count") > 3))
-            .then(pl.lit("addons_count_suspicious")),
-            pl.when(pl.col("conflict_model")).then(pl.lit("dict_conflict_model")),
-            pl.when(pl.col("post_carriers").list.len() > 1).then(pl.lit("dict_conflict_carrier")),
-        ).list.drop_nulls()
-    )
-    return out, {k: int(v) for k, v in drops.items()}
+    return out, {"no_comments": dropped_uncommented,
+                 **{k: int(v) for k, v in drops.items()}}
