@@ -367,3 +367,278 @@ class IsPostSignaturesServing(IsPostSignatures):
 
 class IsPostTrendsServing(IsPostTrends):
     """Serving `post_trends`: upserted per window."""
+
+
+# == IS part 2: LLM / VLM enrichment and keyword trends (dag/is_enrichment.py, ...) ==============
+CATEGORIES = (
+    "유머", "정보", "질문", "후기", "뉴스", "토론", "후방",
+    "짤", "정치", "쇼핑", "IT", "스포츠", "게임", "기타",
+)
+"""The fixed category list of post enrichment (the LLM's enum)."""
+KEYWORD_RANGES = ("3h", "6h", "24h", "1w")
+CALL_STATUSES = ("ok", "error")
+IMAGE_STATUSES = ("ok", "skipped", "error")
+
+
+class _CallOutcome(pa.DataFrameModel):
+    """The outcome of the latest call of a row (every call is recorded in its row)."""
+
+    status: pl.String = pa.Field(description="ok (a result), error (the call failed)")
+    model: pl.String = _text("model that answered (sample = offline stand-in)")
+    latency_ms: pl.Float64 = pa.Field(ge=0, nullable=True, description="call latency")
+    prompt_tokens: pl.Int64 = _count("prompt tokens reported")
+    completion_tokens: pl.Int64 = _count("completion tokens reported")
+    error: pl.String = _text("why the latest call failed (null when it succeeded)")
+    call_run_id: pl.String = pa.Field(description="Dagster run of the latest call")
+    called_at: UTC = pa.Field(description="when the latest call was made (UTC)")
+
+
+class IsPostEnrichment(_CallOutcome, _PostRef):
+    """A post's LLM enrichment (categories, keywords) and its images' roll-up. A failed call
+    keeps the previous result and records the error; `rev_key` is the revision the result is for
+    (null: no result yet), md5(text_rev:image_rev::pv=<prompt version>)."""
+
+    rev_key: pl.String = pa.Field(nullable=True, str_matches=MD5, description="result revision")
+    text_rev: pl.String = _text("text revision of the result (posts.text_rev)")
+    image_rev: pl.String = _text("image roll-up revision of the result (noimg: none)")
+    prompt_version: pl.String = _text("IS_PROMPT_VERSION of the result")
+    categories: TAGS = pa.Field(description="1-2 of the fixed list ([] before a first result)")
+    keywords: TAGS = pa.Field(description="3-8 keywords, deduplicated")
+    enriched_at: UTC = pa.Field(nullable=True, description="when the result was made (UTC)")
+    front_page: pl.Boolean = pa.Field(description="picked first: shown on the front page")
+    image_summary: pl.String = _text("captions of the enriched images joined by ' | '")
+    image_keywords: TAGS = pa.Field(description="distinct labels of the enriched images")
+    image_ocr: pl.String = _text("top 5 OCR lines of the images, one per line")
+    image_nsfw_max: pl.Float64 = pa.Field(ge=0, le=1, nullable=True, description="max nsfw")
+    image_violence_max: pl.Float64 = pa.Field(ge=0, le=1, nullable=True, description="max violence")
+
+    class Config:
+        unique = ("post_id",)
+        strict = True
+
+    @pa.dataframe_check(description="categories: 1-2 of the fixed list when there is a result")
+    @classmethod
+    def categories_rule(cls, data: PolarsData) -> pl.LazyFrame:
+        size = pl.col("categories").list.len()
+        valid = pl.col("categories").list.eval(pl.element().is_in(CATEGORIES)).list.all()
+        return data.lazyframe.select(
+            pl.when(pl.col("rev_key").is_null()).then(size == 0)
+            .otherwise((size >= 1) & (size <= 2) & valid)
+        )
+
+    @pa.dataframe_check(description="at most 8 keywords; status is ok or error")
+    @classmethod
+    def keywords_and_status(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            (pl.col("keywords").list.len() <= 8) & pl.col("status").is_in(CALL_STATUSES)
+        )
+
+
+class IsPostImageEnrichment(_CallOutcome, _PostRef):
+    """A post's first or last image as the VLM described it (status skipped: the image could not
+    be used, e.g. too large or not an image; error: fetch timeout or failed call, retried by the
+    next run)."""
+
+    url_hash: pl.String = pa.Field(str_matches=MD5, description="md5 of the image URL")
+    image_url: pl.String = pa.Field(description="image URL")
+    rev_key: pl.String = pa.Field(
+        nullable=True, str_matches=MD5, description="md5(url_hash::vpv=<VLM prompt version>)"
+    )
+    prompt_version: pl.String = _text("IS_VLM_PROMPT_VERSION of the result")
+    version: pl.Int32 = pa.Field(ge=1, description="row layout version (2, as the replaced system)")
+    image_bytes: pl.Int64 = _count("bytes downloaded")
+    caption: pl.String = _text("one-sentence caption")
+    labels: TAGS = pa.Field(description="up to 20 labels")
+    ocr_lines: TAGS = pa.Field(description="up to 200 text lines of <= 160 characters")
+    nsfw: pl.Float64 = pa.Field(ge=0, le=1, nullable=True, description="safety score")
+    violence: pl.Float64 = pa.Field(ge=0, le=1, nullable=True, description="safety score")
+    objects_json: pl.String = _text("[{name, count, confidence}] as JSON")
+    colors_json: pl.String = _text("[{name, hex, ratio}] as JSON")
+    enriched_at: UTC = pa.Field(nullable=True, description="when the result was made (UTC)")
+
+    class Config:
+        unique = ("post_id", "url_hash")
+        strict = True
+
+    @pa.dataframe_check(description="labels <= 20, OCR <= 200 lines, status known")
+    @classmethod
+    def bounds(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            (pl.col("labels").list.len() <= 20)
+            & (pl.col("ocr_lines").list.len() <= 200)
+            & pl.col("status").is_in(IMAGE_STATUSES)
+        )
+
+
+class IsKeywordTrends(pa.DataFrameModel):
+    """How many recent non-deleted posts carry a keyword, per 10-minute window and range."""
+
+    keyword: pl.String = pa.Field(str_length={"min_value": 1}, description="trimmed, lower-cased")
+    range_label: pl.String = pa.Field(isin=list(KEYWORD_RANGES), description="3h, 6h, 24h, 1w")
+    window_start: UTC = pa.Field(description="window end - range (UTC, exclusive)")
+    window_end: UTC = pa.Field(description="10-minute boundary (UTC, inclusive)")
+    count: pl.Int64 = pa.Field(ge=1, description="posts published in the range with the keyword")
+    computed_at: UTC = pa.Field(description="when the window was computed (UTC)")
+
+    class Config:
+        unique = ("keyword", "range_label", "window_start", "window_end")
+        strict = True
+
+
+class IsPostEnrichmentServing(pa.DataFrameModel):
+    """Serving `post_enrichment`: posts with a result; lists as JSON array text."""
+
+    post_id: pl.String = pa.Field(description="post id")
+    rev_key: pl.String = pa.Field(str_matches=MD5, description="result revision")
+    text_rev: pl.String = _text("text revision")
+    image_rev: pl.String = _text("image revision")
+    fused_version: pl.String = pa.Field(description="fusion:<prompt version>")
+    fused_categories: pl.String = pa.Field(description="categories as a JSON array")
+    fused_keywords: pl.String = pa.Field(description="keywords as a JSON array")
+    fused_model: pl.String = _text("model")
+    fused_at: UTC = pa.Field(description="when the result was made")
+    image_summary: pl.String = _text("captions joined by ' | '")
+    image_keywords: pl.String = pa.Field(description="image labels as a JSON array")
+    image_ocr: pl.String = _text("top OCR lines")
+    image_nsfw_max: pl.Float64 = pa.Field(nullable=True, description="max nsfw")
+    image_violence_max: pl.Float64 = pa.Field(nullable=True, description="max violence")
+
+    class Config:
+        unique = ("post_id",)
+        strict = True
+
+
+class IsPostImageEnrichmentServing(pa.DataFrameModel):
+    """Serving `post_image_enrichment`: images with a result; lists as JSON array text."""
+
+    post_id: pl.String = pa.Field(description="post id")
+    url_hash: pl.String = pa.Field(str_matches=MD5, description="md5 of the URL")
+    image_url: pl.String = pa.Field(description="image URL")
+    model: pl.String = _text("model")
+    version: pl.Int32 = pa.Field(ge=1, description="row layout version")
+    caption: pl.String = _text("caption")
+    labels: pl.String = pa.Field(description="labels as a JSON array")
+    ocr_lines: pl.String = pa.Field(description="OCR lines as a JSON array")
+    safety: pl.String = pa.Field(description='{"nsfw": x, "violence": y} as JSON')
+    objects: pl.String = _text("objects as JSON")
+    colors: pl.String = _text("colours as JSON")
+    enriched_at: UTC = pa.Field(description="when the result was made")
+
+    class Config:
+        unique = ("post_id", "url_hash")
+        strict = True
+
+
+class IsKeywordTrendsServing(IsKeywordTrends):
+    """Serving `keyword_trends`: upserted per window."""
+
+
+# == IS part 2: story clusters and rotation (dag/is_clusters.py, dag/is_cluster_loads.py) =======
+CLUSTER_MATCH_TYPES = ["text", "both", "embed"]
+
+
+class IsClusterPosts(pa.DataFrameModel):
+    """A post's membership in a story cluster (a post belongs to at most one cluster)."""
+
+    cluster_id: pl.String = pa.Field(str_length={"min_value": 1}, description="cluster id (uuid)")
+    post_id: pl.String = pa.Field(unique=True, description="member post (posts.id)")
+    similarity: pl.Float64 = pa.Field(
+        ge=0.0, le=1.0, description="the (representative, member) pair's similarity (0: no match)"
+    )
+    match_type: pl.String = pa.Field(
+        nullable=True, isin=CLUSTER_MATCH_TYPES, description="text, both or embed (null: none)"
+    )
+    is_representative: pl.Boolean = pa.Field(description="the cluster's representative post")
+    cluster_created_at: UTC = pa.Field(description="when the cluster was created (UTC)")
+    cluster_updated_at: UTC = pa.Field(description="last build or merge that changed it (UTC)")
+
+    class Config:
+        unique = ("post_id",)
+        strict = True
+
+    @pa.dataframe_check(description="exactly one representative per cluster, >= 2 members")
+    @classmethod
+    def one_representative(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            (pl.col("is_representative").sum().over("cluster_id") == 1)
+            & (pl.len().over("cluster_id") >= 2)
+        )
+
+
+class IsClusters(pa.DataFrameModel):
+    """A story cluster: near-duplicate posts across sites, with a stable id across runs."""
+
+    id: pl.String = pa.Field(unique=True, description="cluster id (uuid), stable across runs")
+    representative_post_id: pl.String = pa.Field(description="member with the highest hot score")
+    title: pl.String = _text("the representative's title")
+    size: pl.Int32 = pa.Field(ge=2, description="members")
+    created_at: UTC = pa.Field(description="first build of the cluster (UTC)")
+    updated_at: UTC = pa.Field(description="last build or merge that changed it (UTC)")
+
+    class Config:
+        unique = ("id",)
+        strict = True
+
+
+class IsClusterTrends(pa.DataFrameModel):
+    """A cluster's hot score in one 10-minute window (sum of its members' hot scores)."""
+
+    cluster_id: pl.String = pa.Field(description="cluster id")
+    window_start: UTC = pa.Field(description="window end - 30 minutes (UTC)")
+    window_end: UTC = pa.Field(description="10-minute boundary (UTC)")
+    hot_score: pl.Int64 = pa.Field(description="sum of the members' hot scores in the window")
+    rank: pl.Int32 = pa.Field(
+        ge=1, nullable=True, description="hot rank in the current window (null: earlier windows)"
+    )
+
+    class Config:
+        unique = ("cluster_id", "window_start", "window_end")
+        strict = True
+
+
+class IsClusterRotation(pa.DataFrameModel):
+    """A cluster's front-page rotation state (label 1w): showings in a row and suppression."""
+
+    cluster_id: pl.String = pa.Field(description="cluster id")
+    window_label: pl.String = pa.Field(isin=["1w"], description="rotation range")
+    consecutive_hits: pl.Int32 = pa.Field(ge=0, le=2, description="showings in a row (3: reset)")
+    last_shown_at: UTC = pa.Field(nullable=True, description="window end it was last shown (UTC)")
+    suppressed_until: UTC = pa.Field(nullable=True, description="hidden until (UTC)")
+    last_score: pl.Float64 = pa.Field(
+        ge=0.0, le=1.0, nullable=True, description="percentile x exp(-age_hours / 48)"
+    )
+    rank: pl.Int32 = pa.Field(
+        ge=1, le=20, nullable=True, description="position shown in the current window (1..20)"
+    )
+    window_end: UTC = pa.Field(description="window the state was computed for (UTC)")
+
+    class Config:
+        unique = ("cluster_id", "window_label")
+        strict = True
+
+
+class IsClustersServing(IsClusters):
+    """Serving `clusters` (PostgreSQL and Turso): replaced each build."""
+
+
+class IsClusterPostsServing(pa.DataFrameModel):
+    """Serving `cluster_posts`: replaced each build."""
+
+    cluster_id: pl.String = pa.Field(description="cluster id")
+    post_id: pl.String = pa.Field(description="member post")
+    similarity: pl.Float64 = pa.Field(ge=0.0, le=1.0, description="similarity to the rep.")
+    match_type: pl.String = pa.Field(nullable=True, isin=CLUSTER_MATCH_TYPES, description="rule")
+    is_representative: pl.Boolean = pa.Field(description="the representative")
+
+    class Config:
+        unique = ("cluster_id", "post_id")
+        strict = True
+
+
+class IsClusterTrendsServing(IsClusterTrends):
+    """Serving `cluster_trends` (PostgreSQL and Turso): the latest two windows replaced, so the
+    previous window's ranks are cleared in the target too."""
+
+
+class IsClusterRotationServing(IsClusterRotation):
+    """Serving `cluster_rotation`: replaced each window."""

@@ -32,8 +32,14 @@ from dag import (
 
 # isort: split
 from dag import (
+    is_cluster_loads,
+    is_clusters,
     is_crawl_ingestion,
     is_crawler,
+    is_enrichment,
+    is_enrichment_loads,
+    is_image_enrichment,
+    is_keyword_trends,
     is_post_signatures,
     is_post_tables,
     is_post_trends,
@@ -89,6 +95,12 @@ is_modules = [
     is_post_signatures,
     is_post_trends,
     is_serving_loads,
+    is_clusters,
+    is_cluster_loads,
+    is_image_enrichment,
+    is_enrichment,
+    is_keyword_trends,
+    is_enrichment_loads,
 ]
 
 ss_modules = [

@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     home = ensure_dagster_home()
     from dag.definitions import defs
     from dag.ds_demo import run_ds_demo
+    from dag.is_clusters_demo import run_is_clusters_demo
     from dag.is_demo import run_is_demo
+    from dag.is_enrichment_demo import run_is_enrichment_demo
     from dag.ss_demo import run_ss_demo
     from dag.summary import summarize
 
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         total += run_job(defs, instance, run)
     log.info("▶ IS: sample crawls, is_output_data_sensor runs, trends")
     total += run_is_demo(defs, instance)
+    total += run_is_clusters_demo(defs, instance)
+    total += run_is_enrichment_demo(defs, instance)
     log.info("▶ SS: sample phone-board crawls, ss_output_data_sensor runs, deals and reports")
     total += run_ss_demo(defs, instance)
     log.info("▶ DS: sample logos through the local buckets, twice (the second changes nothing)")

@@ -73,9 +73,17 @@ cd_history_job = dg.define_asset_job(
 cd_jobs = [cd_daily_update_job, cd_daily_update_turso_job, cd_history_job]
 
 IS_TRENDS = dg.AssetSelection.assets("is_post_trends")
+# IS enrichment (LLM/VLM) and keyword trends: by tag, so the selection is empty (not an error)
+# where their modules are not loaded. Never in the ingest job: it must run without an LLM.
+IS_ENRICHMENT = dg.AssetSelection.tag("is_step", "enrichment")
+IS_KEYWORD_TRENDS = dg.AssetSelection.tag("is_step", "keyword_trends")
+# IS story-cluster build (is_cluster_posts, is_clusters and their loads): every 30 minutes in its
+# own job; the cluster trends and rotation stay in the 10-minute trends job.
+IS_CLUSTER_BUILD = dg.AssetSelection.tag("is_job", "clusters")
 is_ingest_job = dg.define_asset_job(
     name="is_ingest_job",
-    selection=dg.AssetSelection.assets("is_crawl_files").downstream() - IS_TRENDS.downstream(),
+    selection=dg.AssetSelection.assets("is_crawl_files").downstream() - IS_TRENDS.downstream()
+    - IS_ENRICHMENT.downstream() - IS_KEYWORD_TRENDS,
     config=IN_PROCESS,
     description="IS per crawl file: bronze rows, the silver post tables and their PostgreSQL "
     "and Turso loads (one run per file, started by is_output_data_sensor)",
@@ -83,7 +91,7 @@ is_ingest_job = dg.define_asset_job(
 )
 is_trends_job = dg.define_asset_job(
     name="is_trends_job",
-    selection=IS_TRENDS.downstream(),
+    selection=IS_TRENDS.downstream() - IS_CLUSTER_BUILD,
     config=IN_PROCESS,
     description="IS hot-post trends of one 10-minute window and their loads",
     tags={"source": "IS", "type": "trends", **max_runtime(hours=1)},
@@ -97,7 +105,31 @@ is_crawler_job = dg.define_asset_job(
     # The crawler's own limit is IS_CRAWLER_TIMEOUT_SECONDS (default 30 minutes).
     tags={"source": "IS", "type": "crawl", **max_runtime(hours=1)},
 )
-is_jobs = [is_ingest_job, is_trends_job, is_crawler_job]
+is_enrichment_job = dg.define_asset_job(
+    name="is_enrichment_job",
+    selection=IS_ENRICHMENT,
+    config=IN_PROCESS,
+    description="IS enrichment: the VLM describes pending images, the LLM categorises pending "
+    "posts (front page first), and their PostgreSQL loads; needs OPENAI_* and VLM_*",
+    tags={"source": "IS", "type": "enrichment", **max_runtime(hours=1)},
+)
+is_keyword_trends_job = dg.define_asset_job(
+    name="is_keyword_trends_job",
+    selection=IS_KEYWORD_TRENDS,
+    config=IN_PROCESS,
+    description="IS keyword trends of one 10-minute window (3h, 6h, 24h, 1w) and their loads",
+    tags={"source": "IS", "type": "trends", **max_runtime(hours=1)},
+)
+is_clusters_job = dg.define_asset_job(
+    name="is_clusters_job",
+    selection=IS_CLUSTER_BUILD,
+    config=IN_PROCESS,
+    description="IS story clusters over the last 72 hours (near-duplicate posts, stable ids, "
+    "merges of the last 14 days) and their PostgreSQL and Turso loads",
+    tags={"source": "IS", "type": "clusters", **max_runtime(hours=1)},
+)
+is_jobs = [is_ingest_job, is_trends_job, is_crawler_job, is_enrichment_job,
+           is_keyword_trends_job, is_clusters_job]
 
 SS_REPORTS = dg.AssetSelection.assets(
     "ss_dictionary", "ss_carriers_postgres", "ss_phone_models_postgres", "ss_aggregates_daily",

@@ -132,6 +132,15 @@ def build_resources() -> dict[str, Any]:
         timeout_seconds=env_float_or("OPENAI_TIMEOUT_SECONDS", 60.0),
         max_concurrency=env_int_or("OPENAI_MAX_CONCURRENCY", 4),
     )
+    # The VLM (IS image enrichment): the same client bound to VLM_*; no default endpoint.
+    resources["qwen25"] = OpenAIResource(
+        base_url=env_or("VLM_BASE_URL", ""),
+        model=env_or("VLM_MODEL", ""),
+        api_key=env_or("VLM_API_KEY", ""),
+        timeout_seconds=env_float_or("VLM_TIMEOUT_SECONDS", 120.0),
+        max_concurrency=env_int_or("VLM_MAX_CONCURRENCY", 2),
+        env_prefix="VLM",
+    )
     for project in PROJECTS:
         resources[f"{project}_postgres"] = postgres_resource(project)
     for project in ("cd", "ds", "nps"):

@@ -15,12 +15,20 @@ same minutes, the trends of the window that ended 4 minutes before (run key = wi
 """
 
 import datetime as dt
+import os
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
 from dag.is_post_trends import window_end
-from dag.jobs import cd_daily_update_job, is_crawler_job, is_trends_job
+from dag.jobs import (
+    cd_daily_update_job,
+    is_clusters_job,
+    is_crawler_job,
+    is_enrichment_job,
+    is_keyword_trends_job,
+    is_trends_job,
+)
 from dag.partitions import CD_EXCHANGES, CD_START_DATE, SEOUL
 
 
@@ -102,4 +110,59 @@ def is_trends_schedule_10min(context: dg.ScheduleEvaluationContext) -> dg.RunReq
     )
 
 
-all_schedules = [cd_daily_update_schedule, is_crawler_schedule_10min, is_trends_schedule_10min]
+@dg.schedule(
+    job=is_keyword_trends_job,
+    cron_schedule="4,14,24,34,44,54 * * * *",
+    execution_timezone=SEOUL,
+    description="IS keyword trends of the 10-minute window that just ended (with post trends)",
+)
+def is_keyword_trends_schedule_10min(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    end = window_end(context.scheduled_execution_time)
+    return dg.RunRequest(
+        run_key=end.isoformat(),
+        run_config={"ops": {"is_keyword_trends": {"config": {"window_end": end.isoformat()}}}},
+        tags={"is/window_end": end.isoformat()},
+    )
+
+
+@dg.schedule(
+    job=is_enrichment_job,
+    cron_schedule="1-59/2 * * * *",
+    execution_timezone=SEOUL,
+    description="IS enrichment every 2 minutes (one bounded batch per run), skipped while the "
+    "previous batch runs or when no LLM / VLM is configured",
+)
+def is_enrichment_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
+    missing = [name for name in ("OPENAI_BASE_URL", "OPENAI_MODEL", "VLM_BASE_URL", "VLM_MODEL")
+               if not os.environ.get(name)]
+    if missing:
+        return dg.SkipReason(f"no LLM / VLM configured: set {', '.join(missing)}")
+    running = context.instance.get_run_records(
+        dg.RunsFilter(job_name=is_enrichment_job.name, statuses=UNFINISHED), limit=1
+    )
+    if running:
+        return dg.SkipReason(f"enrichment run {running[0].dagster_run.run_id} has not finished")
+    return dg.RunRequest(run_key=context.scheduled_execution_time.isoformat())
+
+
+@dg.schedule(
+    job=is_clusters_job,
+    cron_schedule="8,38 * * * *",
+    execution_timezone=SEOUL,
+    description="IS story clusters every 30 minutes (ON30: 8 and 38 past the hour) over the "
+    "72 hours before the tick (run key = tick time)",
+)
+def is_clusters_schedule_30min(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    now = context.scheduled_execution_time.astimezone(dt.UTC)
+    return dg.RunRequest(
+        run_key=now.isoformat(),
+        run_config={"ops": {"is_cluster_posts": {"config": {"now": now.isoformat()}}}},
+        tags={"is/clusters_at": now.isoformat()},
+    )
+
+
+all_schedules = [cd_daily_update_schedule, is_crawler_schedule_10min, is_trends_schedule_10min,
+                 is_keyword_trends_schedule_10min, is_enrichment_schedule,
+                 is_clusters_schedule_30min]

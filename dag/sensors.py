@@ -28,7 +28,7 @@ CD_DAILY_GOLD = (
     "cd_security_ranks",
     "cd_search_names",
 )
-IS_EVERY_10_MINUTES = ("is_post_trends",)
+IS_EVERY_10_MINUTES = ("is_post_trends", "is_cluster_rotation", "is_keyword_trends")
 IS_FILES = str(is_crawl_file_partition.name)
 NPS_MONTHLY_SERVING = (
     "nps_his_postgres_append",

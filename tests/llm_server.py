@@ -5,13 +5,21 @@ answers deterministically: the answer registered for a substring of the user mes
 (`LlmServer.answers`), else a default built from the schema (first enum value, nulls). Modes
 (`LlmServer.mode`): `ok`, `error` (HTTP 500), `slow` (sleeps `slow_seconds` before answering).
 Every request is recorded (`LlmServer.requests`).
+
+Additions for IS enrichment: a user message may be a list of parts (text + `image_url` data
+URLs); `LlmServer.responder(text, images, schema)` computes the answer deterministically from the
+input when set (`images` = the decoded bytes of each data URL); `fail_on` needles answer HTTP 500
+for matching messages only (a batch with some failures); `delay_seconds` is added to every answer
+in `ok` mode (the benchmark's per-call latency).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,15 +41,34 @@ class LlmServer:
     slow_seconds: float = 2.0
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    responder: Callable[[str, list[bytes], dict[str, Any]], dict[str, Any]] | None = None
+    fail_on: set[str] = field(default_factory=set)
+    delay_seconds: float = 0.0
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        user, images = user_message(body)
         schema = body["response_format"]["json_schema"]["schema"]
+        if self.responder is not None:
+            return self.responder(user, images, schema)
         base = default_answer(schema)
         for needle, values in self.answers.items():
             if needle in user:
                 return {**base, **values}
         return base
+
+
+def user_message(body: dict[str, Any]) -> tuple[str, list[bytes]]:
+    """The user message's text and the decoded bytes of its data-URL images."""
+    content = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    if isinstance(content, str):
+        return content, []
+    text = "".join(part["text"] for part in content if part["type"] == "text")
+    images = [
+        base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
+        for part in content
+        if part["type"] == "image_url"
+    ]
+    return text, images
 
 
 def _handler(state: LlmServer) -> type[BaseHTTPRequestHandler]:
@@ -55,8 +82,13 @@ def _handler(state: LlmServer) -> type[BaseHTTPRequestHandler]:
             if state.mode == "error":
                 self._send(500, {"error": {"message": "model crashed", "type": "server_error"}})
                 return
+            if state.fail_on and any(n in user_message(body)[0] for n in state.fail_on):
+                self._send(500, {"error": {"message": "model crashed", "type": "server_error"}})
+                return
             if state.mode == "slow":
                 time.sleep(state.slow_seconds)
+            elif state.delay_seconds:
+                time.sleep(state.delay_seconds)
             content = json.dumps(state.answer(body), ensure_ascii=False)
             self._send(200, {
                 "id": "chatcmpl-test", "object": "chat.completion", "created": 0,
