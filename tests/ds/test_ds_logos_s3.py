@@ -7,12 +7,18 @@ import io
 import dagster as dg
 import polars as pl
 import pytest
-from botocore.exceptions import ClientError
 from PIL import Image
 
 from dag.ds_bucket import S3Store
 from dag.ds_sample import UNKNOWN_COMPANY_ID, logo_png, upload_sample
-from tests.ds.logo_env import COMPANY_IDS, PUBLIC_URL, Logos, recorded, restart_recording
+from tests.ds.logo_env import (
+    COMPANY_IDS,
+    PUBLIC_URL,
+    FailingProxy,
+    Logos,
+    recorded,
+    restart_recording,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.s3, pytest.mark.slow]
 CORRUPT = f"clogo-{COMPANY_IDS[-1]}.png"
@@ -102,22 +108,21 @@ def test_unknown_company_is_reported_not_guessed(logos: Logos) -> None:
     assert UNKNOWN_COMPANY_ID in thumbnails(logos)["id"].to_list()
 
 
-def test_upload_failure_mid_batch(logos: Logos, monkeypatch: pytest.MonkeyPatch) -> None:
-    seeded(logos)
-    real_put = S3Store.put
-    calls = {"n": 0}
-
-    def failing_put(self: S3Store, key: str, body: bytes, content_type: str) -> None:
-        calls["n"] += 1
-        if calls["n"] == 7:  # the 4th logo's PNG (two objects per logo)
-            raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "PutObject")
-        real_put(self, key, body, content_type)
-
-    monkeypatch.setattr(S3Store, "put", failing_put)
+def test_upload_failure_mid_batch(proxied_logos: Logos, failing_proxy: FailingProxy) -> None:
+    """A real failed PUT (the proxy answers the 7th upload, the 4th logo's PNG, with 503
+    SlowDown): the batch stops there, and the manifest and the company table hold exactly the
+    three logos uploaded before it."""
+    logos = seeded(proxied_logos)
+    failing_proxy.bucket, failing_proxy.fail_at = logos.buckets.target_bucket, 7
     result = logos.run()
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "clogo-104.png" in str(failure.event_specific_data.error)  # type: ignore[union-attr]
+    message = str(failure.event_specific_data.error)  # type: ignore[union-attr]
+    assert "clogo-104.png" in message and "SlowDown" in message
+    # No retry: the failed PUT was sent once, and nothing after it.
+    target = f"/{logos.buckets.target_bucket}/"
+    assert failing_proxy.failed == [f"{target}clogo-104.png"]
+    assert failing_proxy.puts[-1] == f"{target}clogo-104.png" and len(failing_proxy.puts) == 7
     uploaded = logos.table("ds_logo_webp")["key"].sort().to_list()
     assert uploaded == GOOD[:3]
     assert logos.keys(logos.buckets.target_bucket) == {
@@ -125,9 +130,11 @@ def test_upload_failure_mid_batch(logos: Logos, monkeypatch: pytest.MonkeyPatch)
     # The company table then takes exactly what was uploaded.
     assert logos.run(["ds_company_thumbnails"]).success
     assert thumbnails(logos)["id"].to_list() == COMPANY_IDS[:3]
-    monkeypatch.setattr(S3Store, "put", real_put)
+    # The next run uploads the rest (the failure was one answer, not a broken bucket).
     assert logos.run().success
     assert thumbnails(logos)["id"].to_list() == COMPANY_IDS[:-1]
+    assert logos.keys(logos.buckets.target_bucket) == {
+        *GOOD, *(k.replace(".png", ".webp") for k in GOOD)}
 
 
 def test_cleanup_refused_without_confirmation(logos: Logos) -> None:
