@@ -197,3 +197,21 @@ def llm_server() -> Iterator[object]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_instance_context(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves a Dagster instance entered (e.g. a schedule or sensor context
+    built without `with`): Dagster keeps the instance's state storage in a context variable, and
+    every later test that builds definitions would fail with "undefined DagsterInstance weakref"
+    once the instance is gone, far from the cause."""
+    from dagster._core.storage.defs_state.base import _current_storage  # no public accessor
+
+    before = _current_storage.get()
+    yield
+    after = _current_storage.get()
+    if after is not None and after is not before:
+        raise AssertionError(
+            f"{request.node.nodeid} left a Dagster instance entered; use `with` for instances and "
+            "schedule/sensor contexts"
+        )

@@ -359,20 +359,22 @@ def test_job_selects_the_executor_and_the_schedule_runs_every_ten_minutes() -> N
 def test_schedule_skips_while_a_crawl_runs() -> None:
     with dg.instance_for_test() as instance:
         tick = datetime(2026, 3, 2, 10, 14, tzinfo=UTC)
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        request = is_crawler_schedule_10min(context)
-        assert isinstance(request, dg.RunRequest) and request.run_key == tick.isoformat()
-        run = instance.create_run_for_job(
-            job_def=dg.Definitions(
-                assets=[is_crawler_executor], jobs=[is_crawler_job]
-            ).resolve_job_def("is_crawler_job"),
-            status=dg.DagsterRunStatus.STARTED,
-        )
-        skipped = is_crawler_schedule_10min(context)
-        assert isinstance(skipped, dg.SkipReason)
-        assert run.run_id in (skipped.skip_message or "")
-        instance.report_run_failed(run)
-        assert isinstance(is_crawler_schedule_10min(context), dg.RunRequest)
+        with dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=tick
+        ) as context:
+            request = is_crawler_schedule_10min(context)
+            assert isinstance(request, dg.RunRequest) and request.run_key == tick.isoformat()
+            run = instance.create_run_for_job(
+                job_def=dg.Definitions(
+                    assets=[is_crawler_executor], jobs=[is_crawler_job]
+                ).resolve_job_def("is_crawler_job"),
+                status=dg.DagsterRunStatus.STARTED,
+            )
+            skipped = is_crawler_schedule_10min(context)
+            assert isinstance(skipped, dg.SkipReason)
+            assert run.run_id in (skipped.skip_message or "")
+            instance.report_run_failed(run)
+            assert isinstance(is_crawler_schedule_10min(context), dg.RunRequest)
 
 
 def test_sample_output_dir_defaults_under_the_data_dir(

@@ -104,8 +104,9 @@ def test_trends_schedule_asks_for_the_window_that_just_ended() -> None:
     from dag.schedules import is_trends_schedule_10min
 
     tick = dt.datetime(2026, 12, 6, 19, 14, tzinfo=dt.timezone(dt.timedelta(hours=9)))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+    with dg.instance_for_test() as instance, dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=tick
+    ) as context:
         request = is_trends_schedule_10min(context)
     assert isinstance(request, dg.RunRequest)
     assert request.run_key == "2026-12-06T10:10:00+00:00"

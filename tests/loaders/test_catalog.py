@@ -240,8 +240,7 @@ def test_summary_lists_serving_tables_with_row_counts(
         resources={
             "delta_io_manager": DeltaIOManager(root_uri=str(tmp_path / "lake")),
             "parquet_io_manager": ParquetIOManager(root_uri=str(tmp_path / "lake")),
-            "nps_postgres": pg,
-            "cd_postgres": pg,
+            **{f"{project}_postgres": pg for project in ("nps", "cd", "is", "ss", "ds")},
             "turso": turso_file,
         }
     )
@@ -253,10 +252,14 @@ def test_summary_lists_serving_tables_with_row_counts(
     ]
     assert lines[3:] == [
         "Serving databases:",
-        f"  nps_postgres: postgres database {pg.database!r}",
-        f"    {'public.pension':<44} {5:>10,} rows",
-        f"  cd_postgres: postgres database {pg.database!r}",
-        f"    {'public.pension':<44} {5:>10,} rows",
+        *(
+            line
+            for project in ("nps", "cd", "is", "ss", "ds")
+            for line in (
+                f"  {project}_postgres: postgres database {pg.database!r}",
+                f"    {'public.pension':<44} {5:>10,} rows",
+            )
+        ),
         f"  turso: {turso_file.url}",
         f"    {'price':<44} {3:>10,} rows",
     ]

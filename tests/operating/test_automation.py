@@ -23,18 +23,19 @@ REPOSITORY = defs.get_repository_def()
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.DagsterInstance.ephemeral() as ephemeral:
-        yield ephemeral
+    # a real (temporary) instance: schedules that look at earlier runs need an instance ref
+    with dg.instance_for_test() as temporary:
+        yield temporary
 
 
 def evaluate_schedule(
     name: str, when: dt.datetime, instance: dg.DagsterInstance
 ) -> list[dg.RunRequest]:
     schedule = REPOSITORY.get_schedule_def(name)
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=when, repository_def=REPOSITORY
-    )
-    result = schedule.evaluate_tick(context)
+    ) as context:
+        result = schedule.evaluate_tick(context)
     assert result.skip_message is None, f"{name} skipped at {when}: {result.skip_message}"
     return list(result.run_requests or [])
 
@@ -77,10 +78,10 @@ def test_cd_daily_schedule_fires_after_the_close_on_weekdays() -> None:
 def test_every_schedule_evaluates(name: str, instance: dg.DagsterInstance) -> None:
     schedule = REPOSITORY.get_schedule_def(name)
     when = dt.datetime(2025, 11, 3, 18, 30, tzinfo=SEOUL)
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=when, repository_def=REPOSITORY
-    )
-    result = schedule.evaluate_tick(context)
+    ) as context:
+        result = schedule.evaluate_tick(context)
     job = REPOSITORY.get_job(schedule.job_name)
     for request in result.run_requests or []:
         if request.partition_key is not None:
@@ -93,8 +94,8 @@ def test_every_schedule_evaluates(name: str, instance: dg.DagsterInstance) -> No
 @pytest.mark.parametrize("name", sorted(s.name for s in REPOSITORY.sensor_defs))
 def test_every_sensor_evaluates(name: str, instance: dg.DagsterInstance) -> None:
     sensor = REPOSITORY.get_sensor_def(name)
-    context = dg.build_sensor_context(instance=instance, repository_def=REPOSITORY)
-    result = sensor.evaluate_tick(context)
+    with dg.build_sensor_context(instance=instance, repository_def=REPOSITORY) as context:
+        result = sensor.evaluate_tick(context)
     requested_checks = {
         key for request in result.run_requests or [] for key in request.asset_check_keys or []
     }
