@@ -18,6 +18,7 @@ caller that must write the batch's successes before it fails. **Sample mode**:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -107,7 +108,7 @@ class OpenAIResource(dg.ConfigurableResource):  # type: ignore[type-arg]
                     f"{what}: {self.env_prefix}_BASE_URL=sample, but no sample stand-in"
                 )
             return [_sample_call(key, prompt, sample) for key, prompt in prompts]
-        calls = asyncio.run(self._all(prompts, system, schema_name, schema, images or {}))
+        calls = _run(self._all(prompts, system, schema_name, schema, images or {}))
         failed = [c for c in calls if c.error is not None and c.answer is None
                   and c.error.startswith("call failed")]
         if failed and raise_on_failure:
@@ -186,3 +187,14 @@ def _sample_call(key: str, prompt: str, sample: Callable[[str], Answer]) -> LlmC
     started = time.perf_counter()
     answer = sample(prompt)
     return LlmCall(key, SAMPLE, _ms(started), None, None, answer)
+
+
+def _run(work: Any) -> Any:
+    """Run a coroutine to completion: in this thread, or, when this thread already runs an event
+    loop (a notebook, a library driving one), in a short-lived thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()

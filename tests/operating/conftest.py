@@ -64,7 +64,7 @@ DISMISS_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', '\"1\"')
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A headless Chromium context with a fresh profile; skipped only outside CI without it."""
     if not CHROMIUM.exists():
