@@ -13,12 +13,11 @@ import polars as pl
 from contracts import column_schema, contract_check, polars_schema
 from contracts.is_ import IsPostSignatures
 from dag.common import elapsed
-from dag.is_common import BACKFILL, LAKE, POOL, crawl_scoped, is_tags
+from dag.is_common import LAKE, POOL, crawl_scoped
 from dag.is_crawl_ingestion import is_crawl_files
-from dag.is_post_tables import current_crawls, is_posts
+from dag.is_post_tables import PER_FILE, current_crawls, is_posts
 from dag.is_rules import embed_rows, image_rows
 from dag.is_signatures import signatures
-from dag.partitions import is_crawl_file_partition
 from dag_io import lake
 
 EMBED = pl.Struct({"type": pl.String, "url": pl.String, "video_id": pl.String})
@@ -44,12 +43,7 @@ def signature_input(bronze: pl.DataFrame) -> pl.DataFrame:
 
 
 @dg.asset(
-    group_name="IS",
-    partitions_def=is_crawl_file_partition,
-    backfill_policy=BACKFILL,
-    io_manager_key=LAKE,
-    kinds={"polars", "deltalake"},
-    tags=is_tags("silver"),
+    **PER_FILE,
     metadata={
         **lake(write_mode="merge", merge_keys=["post_id"]),
         "dagster/column_schema": column_schema(IsPostSignatures),

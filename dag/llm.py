@@ -2,7 +2,8 @@
 answers, shared by SS extraction and IS enrichment.
 
 Every call: strict `response_format` json_schema, temperature 0, a timeout
-(`OPENAI_TIMEOUT_SECONDS`), no retries (`max_retries=0`), at most `OPENAI_MAX_CONCURRENCY` calls
+(`OPENAI_TIMEOUT_SECONDS`), no retries (`max_retries=0` turns off the SDK's default of two
+retries; tests count the requests the server saw), at most `OPENAI_MAX_CONCURRENCY` calls
 in flight (async client + semaphore). Each call's outcome is recorded (`LlmCall`: model, latency,
 tokens, error); a call that fails (HTTP error, timeout) raises at once.
 
@@ -130,6 +131,7 @@ class OpenAIResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     ) -> list[LlmCall]:
         client = openai.AsyncOpenAI(
             base_url=self.base_url, api_key=self.api_key or "not-set",
+            # the SDK retries twice by default: off (guideline: fail fast, no retries)
             timeout=self.timeout_seconds, max_retries=0,
         )
         gate = asyncio.Semaphore(self.max_concurrency)
