@@ -378,6 +378,8 @@ CATEGORIES = (
 KEYWORD_RANGES = ("3h", "6h", "24h", "1w")
 CALL_STATUSES = ("ok", "error")
 IMAGE_STATUSES = ("ok", "skipped", "error")
+IMAGE_ROUTES = ("ocr", "photo")
+"""The VLM prompt an image took (dag.is_image_enrichment: routed by image heuristics)."""
 
 
 class _CallOutcome(pa.DataFrameModel):
@@ -411,6 +413,16 @@ class IsPostEnrichment(_CallOutcome, _PostRef):
     image_ocr: pl.String = _text("top 5 OCR lines of the images, one per line")
     image_nsfw_max: pl.Float64 = pa.Field(ge=0, le=1, nullable=True, description="max nsfw")
     image_violence_max: pl.Float64 = pa.Field(ge=0, le=1, nullable=True, description="max violence")
+    image_nsfw_avg: pl.Float64 = pa.Field(ge=0, le=1, nullable=True, description="mean nsfw")
+    image_violence_avg: pl.Float64 = pa.Field(
+        ge=0, le=1, nullable=True, description="mean violence"
+    )
+    image_objects: pl.String = _text(
+        "top 20 objects merged by name, [{name, count, confidence}] as JSON (count desc)"
+    )
+    image_colors: pl.String = _text(
+        "top 10 colours merged by name and hex, [{name, hex, ratio}] as JSON (ratio desc)"
+    )
 
     class Config:
         unique = ("post_id",)
@@ -455,6 +467,10 @@ class IsPostImageEnrichment(_CallOutcome, _PostRef):
     objects_json: pl.String = _text("[{name, count, confidence}] as JSON")
     colors_json: pl.String = _text("[{name, hex, ratio}] as JSON")
     enriched_at: UTC = pa.Field(nullable=True, description="when the result was made (UTC)")
+    route: pl.String = pa.Field(
+        nullable=True, isin=list(IMAGE_ROUTES),
+        description="prompt of the result: ocr or photo (null: no result)",
+    )
 
     class Config:
         unique = ("post_id", "url_hash")
@@ -502,6 +518,9 @@ class IsPostEnrichmentServing(pa.DataFrameModel):
     image_ocr: pl.String = _text("top OCR lines")
     image_nsfw_max: pl.Float64 = pa.Field(nullable=True, description="max nsfw")
     image_violence_max: pl.Float64 = pa.Field(nullable=True, description="max violence")
+    image_safety: pl.String = _text('{"nsfw": {"avg", "max"}, "violence": {"avg", "max"}} JSON')
+    image_objects: pl.String = _text("top 20 objects as a JSON array")
+    image_colors: pl.String = _text("top 10 colours as a JSON array")
 
     class Config:
         unique = ("post_id",)

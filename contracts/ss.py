@@ -21,6 +21,7 @@ GBS = Annotated[pl.List, pl.Int32]
 MD5 = r"^[0-9a-f]{32}$"
 CARRIERS = ["SKT", "KT", "LGU+", "MVNO"]
 CHANNELS = ["온라인", "오프라인", "unknown"]
+CONTRACTS = ["공시지원", "선택약정", "무약정"]
 INTENTS = ["advertorial", "question", "deal", "unclear"]
 QUARANTINE = ["unknown_carrier", "non_deal", "advertorial_high", "llm_invalid_answer"]
 
@@ -57,8 +58,7 @@ class _Cues(pa.DataFrameModel):
     channel: pl.String = pa.Field(isin=CHANNELS, description="온라인, 오프라인 or unknown")
     move_type: pl.String = pa.Field(
         isin=["번호이동", "기기변경", "자급"], nullable=True, description="move type")
-    contract: pl.String = pa.Field(
-        isin=["공시지원", "선택약정", "무약정"], nullable=True, description="contract")
+    contract: pl.String = pa.Field(isin=CONTRACTS, nullable=True, description="contract")
     payment: pl.String = pa.Field(isin=["현금완납", "할부"], nullable=True, description="payment")
     adv_score: pl.Float64 = pa.Field(ge=0, le=1, description="advertorial cue score (0..1)")
     intent: pl.String = pa.Field(isin=INTENTS, description="advertorial, question, deal, unclear")
@@ -123,6 +123,18 @@ class _Money(pa.DataFrameModel):
     mvno_tail_months: pl.Int64 = _months("MVNO tail plan")
     addons_monthly: pl.Int64 = _won("add-ons per month")
     addons_months: pl.Int64 = _months("add-ons")
+    addons_detail: pl.String = pa.Field(
+        nullable=True, str_startswith="[",
+        description="add-ons [{name, fee, months, note}] as a JSON array (null: not asked)")
+    retention_line_months: pl.Int64 = _months("line kept at least")
+    retention_plan_months: pl.Int64 = _months("plan kept at least")
+    retention_addons_months: pl.Int64 = _months("add-ons kept at least")
+    contract_type: pl.String = pa.Field(
+        isin=CONTRACTS, nullable=True, description="contract type (the rules' contract wins)")
+    contract_months: pl.Int64 = _months("contract term")
+    contract_extra_support: pl.Boolean = pa.Field(
+        nullable=True, description="extra support (추가지원금) on top of the contract's")
+    contract_support_amount: pl.Int64 = _won("support of the contract (공시/추가지원금)")
     store: pl.String = _text("store named")
 
 
@@ -176,7 +188,8 @@ class SsDictionary(pa.DataFrameModel):
 
 
 class SsDeals(_PostKey, _Money):
-    """A phone deal: phone, contract, money and its total cost of ownership."""
+    """A phone deal: phone, contract and its terms, money, add-ons, retention months and its
+    total cost of ownership."""
 
     deal_hash: pl.String = pa.Field(str_matches=MD5, description="md5 of the key fields")
     scenario: pl.Int8 = pa.Field(isin=[1, 2], description="scenario of the post")

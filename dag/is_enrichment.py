@@ -48,6 +48,7 @@ from dag.is_enrichment_rules import (
     prompt_version,
     sample_enrichment,
     strings,
+    with_missing_columns,
 )
 from dag.is_image_enrichment import is_post_image_enrichment
 from dag.is_post_tables import is_posts
@@ -57,7 +58,8 @@ from dag_io import PostgresResource, lake
 _ANSWER_SCHEMA: dict[str, pl.DataType] = {"categories": STRINGS, "keywords": STRINGS}
 _RESULT = ("rev_key", "text_rev", "image_rev", "prompt_version", "categories", "keywords",
            "enriched_at", "image_summary", "image_keywords", "image_ocr", "image_nsfw_max",
-           "image_violence_max")
+           "image_violence_max", "image_nsfw_avg", "image_violence_avg", "image_objects",
+           "image_colors")
 
 
 def _parse(answer: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +130,8 @@ def is_post_enrichment(
     context: dg.AssetExecutionContext, config: IsPostEnrichmentConfig
 ) -> dg.Output[pl.LazyFrame]:
     """What each post is about: 1-2 categories from the fixed list and 3-8 keywords from an
-    LLM, with its images' captions, labels, OCR and safety rolled up. Every call's outcome
-    (model, latency, tokens, error) is kept in the post's row."""
+    LLM, with its images' captions, labels, OCR, safety, objects and colours rolled up. Every
+    call's outcome (model, latency, tokens, error) is kept in the post's row."""
     openai: OpenAIResource = context.resources.openai
     is_postgres: PostgresResource = context.resources.is_postgres
     openai.require("is_post_enrichment")
@@ -143,7 +145,9 @@ def is_post_enrichment(
     results_lf, images_lf = stored(context, is_post_enrichment), stored(
         context, is_post_image_enrichment
     )
-    results = results_lf.collect() if results_lf is not None else pl.DataFrame(schema=schema)
+    results = with_missing_columns(
+        results_lf.collect() if results_lf is not None else pl.DataFrame(schema=schema), schema
+    )
     rollup = (
         image_rollup(images_lf.collect()) if images_lf is not None
         else pl.DataFrame(schema=ROLLUP_SCHEMA)

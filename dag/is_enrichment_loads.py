@@ -6,7 +6,8 @@
 | post_image_enrichment | is_post_image_enrichment | upsert, the latest run's images with a result |
 | keyword_trends (+ Turso) | is_keyword_trends | upsert, the latest window |
 
-Lists go out as JSON array text (the web app reads jsonb-like text, as `posts.tags`). A run's
+Lists go out as JSON array text (the web app reads jsonb-like text, as `posts.tags`), and so do
+the image roll-up's safety (avg and max per metric), objects (top 20) and colours (top 10). A run's
 scope is the rows its latest enrichment run wrote (`call_run_id`): a failed call's row keeps its
 previous result, which is upserted again unchanged.
 """
@@ -60,7 +61,19 @@ def post_enrichment_table(is_post_enrichment: pl.LazyFrame) -> pl.LazyFrame:
         image_ocr=pl.col("image_ocr"),
         image_nsfw_max=pl.col("image_nsfw_max"),
         image_violence_max=pl.col("image_violence_max"),
+        image_safety=image_safety(),
+        image_objects=pl.col("image_objects"),
+        image_colors=pl.col("image_colors"),
     )
+
+
+def image_safety() -> pl.Expr:
+    """`{"nsfw": {"avg", "max"}, "violence": {"avg", "max"}}` as JSON text (null: no image
+    described)."""
+    metrics = [pl.struct(avg=pl.col(f"image_{m}_avg"), max=pl.col(f"image_{m}_max")).alias(m)
+               for m in ("nsfw", "violence")]
+    return pl.when(pl.col("image_nsfw_max").is_not_null() | pl.col("image_nsfw_avg").is_not_null()
+                   ).then(pl.struct(metrics).struct.json_encode())
 
 
 def post_image_enrichment_table(is_post_image_enrichment: pl.LazyFrame) -> pl.LazyFrame:

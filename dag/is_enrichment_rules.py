@@ -134,33 +134,102 @@ def _flat(column: str) -> pl.Expr:
     return pl.col(column).list.explode(keep_nulls=False, empty_as_null=False)
 
 
-def image_rollup(images: pl.DataFrame) -> pl.DataFrame:
-    """Per post, its image results rolled up (captions joined by ' | ', distinct labels, top 5
-    OCR lines, max safety scores) and `image_rev`, the md5 of the roll-up."""
-    ok = images.filter(pl.col("status") == "ok").sort("post_id", "url_hash")
-    rolled = ok.group_by("post_id", maintain_order=True).agg(
-        url_hashes=pl.col("url_hash").str.join("|"),
-        image_summary=pl.col("caption").filter(pl.col("caption").str.len_chars() > 0)
-        .str.join(" | "),
-        image_keywords=_flat("labels").unique(maintain_order=True),
-        image_ocr=_flat("ocr_lines").head(5).str.join("\n"),
-        image_nsfw_max=pl.col("nsfw").max(),
-        image_violence_max=pl.col("violence").max(),
+MAX_ROLLUP_OCR, MAX_ROLLUP_OBJECTS, MAX_ROLLUP_COLORS = 5, 20, 10
+OBJECT_DTYPE = pl.Struct({"name": pl.String, "count": pl.Float64, "confidence": pl.Float64})
+COLOR_DTYPE = pl.Struct({"name": pl.String, "hex": pl.String, "ratio": pl.Float64})
+"""Item dtypes of `objects_json` / `colors_json` (count read as a number, then rounded)."""
+
+
+def _json_array(column: str) -> pl.Expr:
+    """A list-of-structs column as JSON array text ('[]' when empty)."""
+    return pl.concat_str(
+        pl.lit("["),
+        pl.col(column).list.eval(pl.element().struct.json_encode()).list.join(","),
+        pl.lit("]"),
     )
-    return rolled.with_columns(
-        image_rev=md5_hex(
-            pl.concat_str(
-                [
-                    pl.col("url_hashes"),
-                    pl.col("image_summary"),
-                    pl.col("image_ocr"),
-                    pl.col("image_keywords").list.join(","),
-                ],
-                separator="|",
-                ignore_nulls=True,
-            )
+
+
+def _items(ok: pl.DataFrame, column: str, dtype: pl.Struct) -> pl.DataFrame:
+    """One row per item of each image's JSON array (`post_id` + the struct's fields), names
+    trimmed and lower-cased (the merge key), nameless items dropped."""
+    return (
+        ok.select("post_id", item=pl.col(column).str.json_decode(pl.List(dtype)))
+        .explode("item")
+        .drop_nulls("item")
+        .unnest("item")
+        .with_columns(name=pl.col("name").str.strip_chars().str.to_lowercase())
+        .filter(pl.col("name").str.len_chars() > 0)
+    )
+
+
+def top_objects(ok: pl.DataFrame) -> pl.DataFrame:
+    """Per post, objects merged by name (counts summed, best confidence), top 20 by count then
+    confidence (then name: a stable order), as JSON text `image_objects`."""
+    merged = (
+        _items(ok, "objects_json", OBJECT_DTYPE)
+        .group_by("post_id", "name")
+        .agg(
+            count=pl.col("count").fill_null(1.0).clip(0.0).sum().round().cast(pl.Int64),
+            confidence=pl.col("confidence").clip(0.0, 1.0).max(),
         )
-    ).drop("url_hashes")
+        .sort(["post_id", "count", "confidence", "name"],
+              descending=[False, True, True, False], nulls_last=True)
+    )
+    return merged.group_by("post_id", maintain_order=True).agg(
+        objects=pl.struct("name", "count", "confidence").head(MAX_ROLLUP_OBJECTS)
+    ).select("post_id", image_objects=_json_array("objects"))
+
+
+def top_colors(ok: pl.DataFrame) -> pl.DataFrame:
+    """Per post, colours merged by name and hex (lower-cased); ratio = the share of the post's
+    described images (a colour missing from an image counts 0 there); top 10 by ratio (then
+    name, hex), as JSON text `image_colors`."""
+    images = ok.group_by("post_id").agg(images=pl.len())
+    merged = (
+        _items(ok, "colors_json", COLOR_DTYPE)
+        .with_columns(hex=pl.col("hex").fill_null("").str.strip_chars().str.to_lowercase())
+        .group_by("post_id", "name", "hex")
+        .agg(ratio=pl.col("ratio").fill_null(0.0).clip(0.0, 1.0).sum())
+        .join(images, on="post_id")
+        .with_columns(ratio=(pl.col("ratio") / pl.col("images")).round(6))
+        .sort(["post_id", "ratio", "name", "hex"], descending=[False, True, False, False])
+    )
+    return merged.group_by("post_id", maintain_order=True).agg(
+        colors=pl.struct("name", "hex", "ratio").head(MAX_ROLLUP_COLORS)
+    ).select("post_id", image_colors=_json_array("colors"))
+
+
+def image_rollup(images: pl.DataFrame) -> pl.DataFrame:
+    """Per post, its described images rolled up (spec "vlm_worker" / "image_rollup"): captions
+    joined by ' | ', distinct labels, top 5 OCR lines, safety mean and max per metric, top 20
+    objects, top 10 colours, and `image_rev` = md5(url_hashes | summary | ocr | keywords |
+    objects | colors): a new caption, label, OCR line, object or colour (or a new described
+    image) changes it, nothing else does."""
+    ok = images.filter(pl.col("status") == "ok").sort("post_id", "url_hash")
+    rolled = (
+        ok.group_by("post_id", maintain_order=True)
+        .agg(
+            url_hashes=pl.col("url_hash").str.join("|"),
+            image_summary=pl.col("caption").filter(pl.col("caption").str.len_chars() > 0)
+            .str.join(" | "),
+            image_keywords=_flat("labels").unique(maintain_order=True),
+            image_ocr=_flat("ocr_lines").head(MAX_ROLLUP_OCR).str.join("\n"),
+            image_nsfw_max=pl.col("nsfw").max(),
+            image_violence_max=pl.col("violence").max(),
+            image_nsfw_avg=pl.col("nsfw").mean(),
+            image_violence_avg=pl.col("violence").mean(),
+        )
+        .join(top_objects(ok), on="post_id", how="left")
+        .join(top_colors(ok), on="post_id", how="left")
+        .with_columns(pl.col("image_objects", "image_colors").fill_null("[]"))
+    )
+    parts = [pl.col("url_hashes"), pl.col("image_summary"), pl.col("image_ocr"),
+             pl.col("image_keywords").list.join(","), pl.col("image_objects"),
+             pl.col("image_colors")]
+    return rolled.with_columns(
+        image_rev=md5_hex(pl.concat_str([p.fill_null("") for p in parts], separator="|"))
+    ).drop("url_hashes").select(
+        [pl.col(c).cast(t) for c, t in ROLLUP_SCHEMA.items()])
 
 
 ROLLUP_SCHEMA: dict[str, pl.DataType] = {
@@ -170,8 +239,19 @@ ROLLUP_SCHEMA: dict[str, pl.DataType] = {
     "image_ocr": pl.String(),
     "image_nsfw_max": pl.Float64(),
     "image_violence_max": pl.Float64(),
+    "image_nsfw_avg": pl.Float64(),
+    "image_violence_avg": pl.Float64(),
+    "image_objects": pl.String(),
+    "image_colors": pl.String(),
     "image_rev": pl.String(),
 }
+
+
+def with_missing_columns(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """`frame` with `schema`'s columns it lacks added as nulls (a lake table written before a
+    column was added: the merge adds it on the next write)."""
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in frame.columns]
+    return frame.with_columns(missing) if missing else frame
 
 
 def pending_posts(

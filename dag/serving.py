@@ -248,6 +248,7 @@ def load_serving(
             "load_seconds": round(result.seconds, 3),
             "rows_per_second": round(result.rows / result.seconds) if result.seconds else None,
             "execution_time_sec": round(seconds, 3),
+            **({"columns_added": list(result.columns_added)} if result.columns_added else {}),
         }
     )
 

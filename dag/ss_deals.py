@@ -3,9 +3,12 @@
 confirmation and belongs to no job or schedule.
 
 TCO = upfront + sum(fee x months) over the required plan, the plan after it, the MVNO tail and
-the add-ons + device finance; net = TCO - support cash. `deal_hash` = md5 of the `|`-joined key
-fields (missing text "", missing numbers 0). A re-extracted post whose key fields changed gets
-a new hash: its old deals are deleted (merge delete flag), so a post never counts twice.
+the add-ons (addons_monthly x addons_months; `addons_detail` itemises them and is not summed
+again) + device finance; net = TCO - support cash. Every deal carries the LLM step's add-on
+detail (JSON array text), retention months and contract terms. `deal_hash` = md5 of the
+`|`-joined key fields (missing text "", missing numbers 0). A re-extracted post whose key
+fields changed gets a new hash: its old deals are deleted (merge delete flag), so a post never
+counts twice.
 """
 
 import datetime as dt
@@ -83,7 +86,8 @@ def ss_deals(
     context: dg.AssetExecutionContext, ss_deals_extracted: pl.LazyFrame,
     ss_crawl_files: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
-    """Phone deals: model, capacity, carrier, contract, money and TCO, one row per deal_hash."""
+    """Phone deals: model, capacity, carrier, contract and its terms, money, add-on detail,
+    retention months and TCO, one row per deal_hash."""
     started = time.perf_counter()
     bronze = ss_crawl_files.collect()
     crawled = bronze.select(pl.col("crawled_at").max()).item()
@@ -100,6 +104,8 @@ def ss_deals(
     return dg.Output(rows.lazy(), metadata={
         "deals": deals.height, "stale_deals_deleted": stale.height,
         "tco_total_median": float(deals.select(pl.col("tco_total").median()).item() or 0),
+        "with_addons_detail": int(deals["addons_detail"].str.starts_with("[{").sum()),
+        "with_contract_type": int(deals["contract_type"].is_not_null().sum()),
         "carriers": dg.MetadataValue.json(dict(deals["carrier"].value_counts().iter_rows())),
         "dagster/row_count": deals.height, "execution_time_sec": elapsed(started),
     })

@@ -4,12 +4,18 @@ quarantine (`ss_quarantine`), per crawl file, each upserting one keyed table.
 The LLM step sends only the scenarios that pass the gate (prefilter passed, intent deal, a
 candidate, score >= SS_DEAL_GATE_MIN_SCORE, not a strong advertorial with a low score) through
 the `openai` resource with a strict JSON schema whose carrier and model are enums of the
-dictionary. Its values fill only what the rules left missing (null, 0, `unknown`); the rules'
-model always wins. Every scenario that does not become a deal keeps a reason: `advertorial_high`,
-`non_deal` (also: below the gate), `unknown_carrier`, `llm_invalid_answer` (an answer that breaks
-the schema, e.g. a carrier outside the enum). SS_FASTFAIL_ON_QUARANTINE=1 fails the step instead.
+dictionary. Besides the money it answers the add-ons one by one (`addons_detail`, stored as a
+JSON array text), how long line, plan and add-ons must be kept (`retention_*_months`) and the
+contract terms (`contract_type`, `contract_months`, `contract_extra_support`,
+`contract_support_amount`). Its values fill only what the rules left missing (null, 0,
+`unknown`; the rules' contract cue wins over `contract_type`); the rules' model always wins.
+Every scenario that does not become a deal keeps a reason: `advertorial_high`, `non_deal`
+(also: below the gate), `unknown_carrier`, `llm_invalid_answer` (an answer that breaks
+the schema, e.g. a carrier outside the enum, an add-on without its `note` or with a text fee).
+SS_FASTFAIL_ON_QUARANTINE=1 fails the step instead, naming the posts and fields.
 """
 
+import json
 import os
 import re
 import time
@@ -19,7 +25,7 @@ import dagster as dg
 import polars as pl
 
 from contracts import column_schema, contract_check, polars_schema
-from contracts.ss import SsDealCandidates, SsDealsExtracted, SsQuarantine
+from contracts.ss import CONTRACTS, SsDealCandidates, SsDealsExtracted, SsQuarantine
 from dag.common import elapsed
 from dag.llm import Answer, LlmCall, OpenAIResource
 from dag.ss_common import (
@@ -41,9 +47,18 @@ KEY = ["post_id", "url", "scenario"]
 MONEY = ("upfront", "support_cash", "device_finance_total", "device_finance_months",
          "plan_high_fee", "plan_high_months", "plan_after_fee", "plan_after_months",
          "mvno_tail_fee", "mvno_tail_months", "addons_monthly", "addons_months")
+RETENTION = ("retention_line_months", "retention_plan_months", "retention_addons_months")
+INTEGERS = (*MONEY, *RETENTION, "contract_months", "contract_support_amount")
 FILLED = ("carrier", "capacity", "move_type", "channel", "city", "store")
+ADDON_KEYS = ("name", "fee", "months", "note")
+ANSWERED: dict[str, pl.DataType] = {  # answer fields the rules never set, with their dtypes
+    **{f: pl.Int64() for f in INTEGERS}, "addons_detail": pl.String(),
+    "contract_type": pl.String(), "contract_extra_support": pl.Boolean(),
+}
 SYSTEM = ("You extract one Korean phone deal from a board post. Answer with the JSON schema only. "
-          "Money in KRW as integers (35만 = 350000), months as integers, null when not stated.")
+          "Money in KRW as integers (35만 = 350000), months as integers, null when not stated. "
+          "addons_detail lists each add-on (부가서비스) with its monthly fee and months, [] when "
+          "none; retention_*_months: how long the line, plan and add-ons must be kept.")
 
 
 def of_file(table: pl.LazyFrame, bronze: pl.LazyFrame) -> pl.DataFrame:
@@ -89,14 +104,26 @@ def ss_deal_candidates(
 
 # --- the LLM step --------------------------------------------------------------------------------
 def deal_schema() -> dict[str, Any]:
-    """The strict answer schema: carrier and model are enums of the dictionary."""
+    """The strict answer schema: carrier and model are enums of the dictionary, contract_type of
+    the contracts; `addons_detail` is an array of {name, fee, months, note}, all four required."""
     number = {"type": ["integer", "null"]}
     text = {"type": ["string", "null"]}
+    addon = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "fee": number, "months": number, "note": text},
+        "required": list(ADDON_KEYS), "additionalProperties": False,
+    }
     properties: dict[str, Any] = {
         "model": {"type": "string", "enum": [m["name"] for m in seed()["models"]]},
         "carrier": {"type": "string", "enum": list(CARRIERS)},
         "capacity": text, "move_type": text, "channel": text, "city": text, "store": text,
         **dict.fromkeys(MONEY, number),
+        "addons_detail": {"type": "array", "items": addon},
+        **dict.fromkeys(RETENTION, number),
+        "contract_type": {"type": ["string", "null"], "enum": [*CONTRACTS, None]},
+        "contract_months": number,
+        "contract_extra_support": {"type": ["boolean", "null"]},
+        "contract_support_amount": number,
     }
     return {"type": "object", "properties": properties, "required": list(properties),
             "additionalProperties": False}
@@ -108,19 +135,61 @@ def prompt(row: dict[str, Any]) -> str:
             f"[COMMENTS_OP] {row['op_comments']}")
 
 
+def _integer(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def addon_problem(index: int, item: Any) -> str | None:
+    """What breaks the schema in `addons_detail[index]` (None: it follows it)."""
+    where = f"addons_detail[{index}]"
+    if not isinstance(item, dict):
+        return f"{where} {item!r} is not an object"
+    missing = [k for k in ADDON_KEYS if k not in item]
+    if missing:
+        return f"{where} lacks {missing}"
+    extra = sorted(set(item) - set(ADDON_KEYS))
+    if extra:
+        return f"{where} has unexpected {extra}"
+    if not isinstance(item["name"], str):
+        return f"{where}.name {item['name']!r} is not a string"
+    bad = next((k for k in ("fee", "months") if not _integer(item[k])), None)
+    if bad is not None:
+        return f"{where}.{bad} {item[bad]!r} is not an integer or null"
+    return None if _text(item["note"]) else f"{where}.note {item['note']!r} is not a string or null"
+
+
 def answer_problem(answer: Answer, schema: dict[str, Any]) -> str | None:
-    """What breaks the schema in an answer (None: it follows it)."""
+    """What breaks the schema in an answer, naming the field (None: it follows it)."""
     properties = schema["properties"]
+    missing = [name for name in properties if name not in answer]
+    if missing:
+        return f"missing fields {missing}"
+    extra = sorted(set(answer) - set(properties))
+    if extra:
+        return f"unexpected fields {extra}"
     for name, spec in properties.items():
-        value = answer.get(name)
+        value = answer[name]
         if "enum" in spec and value not in spec["enum"]:
             return f"{name} {value!r} is not one of the schema's enum"
-        if name in MONEY and value is not None and (
-            isinstance(value, bool) or not isinstance(value, int)
-        ):
+        if name in INTEGERS and not _integer(value):
             return f"{name} {value!r} is not an integer"
-    extra = sorted(set(answer) - set(properties))
-    return f"unexpected fields {extra}" if extra else None
+        if name in FILLED and not _text(value):
+            return f"{name} {value!r} is not a string"
+    if answer["contract_extra_support"] not in (True, False, None):
+        return f"contract_extra_support {answer['contract_extra_support']!r} is not a boolean"
+    detail = answer["addons_detail"]
+    if not isinstance(detail, list):
+        return f"addons_detail {detail!r} is not an array"
+    return next((p for i, item in enumerate(detail) if (p := addon_problem(i, item))), None)
+
+
+def addons_json(detail: list[dict[str, Any]]) -> str:
+    """`addons_detail` as stored: a JSON array, each object's keys in schema order."""
+    return json.dumps([{k: item[k] for k in ADDON_KEYS} for item in detail], ensure_ascii=False)
 
 
 def gate(frame: pl.DataFrame) -> pl.Series:
@@ -138,16 +207,18 @@ def merge_answers(candidates: pl.DataFrame, calls: list[LlmCall], schema: dict[s
     """Candidates with the LLM's values filling what the rules left missing, the call outcomes
     and the quarantine reason of each scenario."""
     rows = []
-    for call in calls:
+    for call in calls:  # one per LLM call (the gated scenarios), not per row of the frame
         problem = call.error or (answer_problem(call.answer, schema) if call.answer else None)
         answer = call.answer if problem is None and call.answer else {}
+        detail = answer.get("addons_detail")
         rows.append({"key": call.key, "llm_model": call.model, "llm_latency_ms": call.latency_ms,
                      "llm_tokens": call.tokens, "llm_error": problem,
-                     **{f"llm_{f}": answer.get(f) for f in (*FILLED, *MONEY)}})
+                     **{f"llm_{f}": answer.get(f) for f in (*FILLED, *ANSWERED)},
+                     "llm_addons_detail": None if detail is None else addons_json(detail)})
     llm_schema = {"key": pl.String, "llm_model": pl.String, "llm_latency_ms": pl.Float64,
                   "llm_tokens": pl.Int64, "llm_error": pl.String,
                   **{f"llm_{f}": pl.String for f in FILLED},
-                  **{f"llm_{f}": pl.Int64 for f in MONEY}}
+                  **{f"llm_{f}": dtype for f, dtype in ANSWERED.items()}}
     answers = pl.DataFrame(rows, schema=llm_schema)
     missing = {"channel": "unknown"}
     joined = candidates.join(answers, on="key", how="left")
@@ -155,7 +226,9 @@ def merge_answers(candidates: pl.DataFrame, calls: list[LlmCall], schema: dict[s
         *[pl.when(pl.col(f).is_null() | (pl.col(f) == missing.get(f, "")))
           .then(pl.coalesce(f"llm_{f}", f)).otherwise(pl.col(f)).alias(f)
           if f in candidates.columns else pl.col(f"llm_{f}").alias(f) for f in FILLED],
-        *[pl.col(f"llm_{f}").alias(f) for f in MONEY],
+        *[pl.col(f"llm_{f}").alias(f) for f in ANSWERED if f != "contract_type"],
+        # the rules' contract cue is the same fact: it wins, the LLM fills it when absent
+        contract_type=pl.coalesce("contract", "llm_contract_type"),
     ).with_columns(pl.col("channel").replace_strict(
         {"온라인": "온라인", "오프라인": "오프라인"}, default="unknown"))
     high = advertorial_high()
@@ -170,9 +243,15 @@ def merge_answers(candidates: pl.DataFrame, calls: list[LlmCall], schema: dict[s
     return filled.with_columns(quarantine_reason=reason)
 
 
+CONTRACT_CUES = (("선택약정", "선택약정"), ("선약", "선택약정"), ("무약정", "무약정"),
+                 ("공시", "공시지원"))
+
+
 def sample_answer(text: str) -> Answer:
-    """The offline stand-in of sample mode: the money fields read with regular expressions from
-    the way the sample generator's posters write them (a stand-in, not an extractor)."""
+    """The offline stand-in of sample mode: the money, add-on, retention and contract fields
+    read with regular expressions from the way the sample generator's posters write them (a
+    stand-in, not an extractor). A required plan of N months is kept N months, add-ons likewise;
+    line retention, contract months and extra support only when written out."""
     def won(pattern: str) -> int | None:
         match = re.search(pattern, text)
         return None if match is None else int(float(match[1].replace(",", "")) * 10_000
@@ -182,13 +261,25 @@ def sample_answer(text: str) -> Answer:
         match = re.search(pattern, text)
         return None if match is None else int(match[2])
 
+    def first(*patterns: str) -> int | None:  # the months of the first pattern that matches
+        found = (m for m in (re.search(p, text) for p in patterns) if m is not None)
+        return next((int(m[1]) for m in found), None)
+
     line = text.split("[META] ", 1)[1].split("\n", 1)[0]
     meta = dict(part.split("=", 1) for part in line.split("|"))
     plan = r"요금제\s*월?\s*([\d,]+)원\s*(\d+)\s*개월"
     after = r"이후\s*월?\s*([\d,]+)원\s*(\d+)\s*개월"
-    addons = r"부가\S*\s*\d+\s*개\s*월?\s*([\d,]+)원\s*(\d+)\s*개월"
+    addons = r"부가\S*\s*(\d+)\s*개\s*월?\s*([\d,]+)원\s*(\d+)\s*개월"
     finance = r"할부원금\s*(\d+(?:\.\d+)?)\s*만\s*(\d+)\s*개월"
     store = re.search(r"(\S+(?:점|텔레콤|모바일))\b", text)
+    added = re.search(addons, text)
+    detail = [] if added is None else [{
+        "name": f"부가서비스 {added[1]}개", "fee": int(added[2].replace(",", "")),
+        "months": int(added[3]), "note": None,
+    }]
+    plan_months = months(plan)
+    cue = next((value for word, value in CONTRACT_CUES if word in text), None)
+    extra = re.search(r"추가\s*지원", text) is not None
     return {
         "model": meta.get("model", ""),
         "carrier": meta.get("carrier") if meta.get("carrier") in CARRIERS else "MVNO",
@@ -197,10 +288,22 @@ def sample_answer(text: str) -> Answer:
         "upfront": won(r"(?:현완|현금완납|기기값)\s*(\d+(?:\.\d+)?)\s*만") or 0,
         "support_cash": won(r"(?:지원금|페이백|차비)\s*(\d+(?:\.\d+)?)\s*만"),
         "device_finance_total": won(finance), "device_finance_months": months(finance),
-        "plan_high_fee": won(plan), "plan_high_months": months(plan),
+        "plan_high_fee": won(plan), "plan_high_months": plan_months,
         "plan_after_fee": won(after), "plan_after_months": months(after),
         "mvno_tail_fee": None, "mvno_tail_months": None,
-        "addons_monthly": won(addons), "addons_months": months(addons),
+        "addons_monthly": None if added is None else int(added[2].replace(",", "")),
+        "addons_months": None if added is None else int(added[3]),
+        "addons_detail": detail,
+        "retention_line_months": first(r"회선\s*유지\s*(\d+)\s*개월",
+                                       r"(\d+)\s*개월\s*회선\s*유지"),
+        # the required plan's months are how long it must be kept, unless written otherwise
+        "retention_plan_months": first(r"요금제\s*유지\s*(\d+)\s*개월") or plan_months,
+        "retention_addons_months": first(r"부가\S*\s*유지\s*(\d+)\s*개월")
+        or (None if added is None else int(added[3])),
+        "contract_type": cue,
+        "contract_months": first(r"약정\s*(\d+)\s*개월", r"(\d+)\s*개월\s*약정"),
+        "contract_extra_support": True if extra else None,
+        "contract_support_amount": won(r"(?:추가|공시)\s*지원금?\s*(\d+(?:\.\d+)?)\s*만"),
     }
 
 
@@ -219,7 +322,8 @@ def ss_deals_extracted(
     ss_deal_candidates: pl.LazyFrame, ss_crawl_files: pl.LazyFrame,
 ) -> dg.Output[pl.LazyFrame]:
     """Deal scenarios with the LLM's money fields (upfront, support cash, device finance, plan
-    fees and months, add-ons), each call's outcome, and the quarantine reason of non-deals."""
+    fees and months, add-ons and their detail), retention months and contract terms, each call's
+    outcome, and the quarantine reason of non-deals."""
     started = time.perf_counter()
     candidates = of_file(ss_deal_candidates, ss_crawl_files).with_columns(
         key=pl.concat_str("post_id", "url", pl.col("scenario").cast(pl.String), separator="|"),
@@ -235,13 +339,23 @@ def ss_deals_extracted(
     ) if sent.height else []
     out = merge_answers(candidates, calls, schema).select(list(polars_schema(SsDealsExtracted)))
     reasons = dict(out["quarantine_reason"].drop_nulls().value_counts().iter_rows())
+    invalid = out.filter(pl.col("llm_error").is_not_null()).select(
+        "post_id", "url", "scenario", "llm_error").head(20).to_dicts()
     if reasons and os.environ.get("SS_FASTFAIL_ON_QUARANTINE", "").strip() == "1":
-        raise dg.Failure(f"{label}: quarantined scenarios {reasons} (SS_FASTFAIL_ON_QUARANTINE=1)")
+        examples = "; ".join(f"post {r['post_id']} scenario {r['scenario']}: {r['llm_error']}"
+                             for r in invalid[:5])
+        raise dg.Failure(f"{label}: quarantined scenarios {reasons} (SS_FASTFAIL_ON_QUARANTINE=1)"
+                         + (f"; invalid LLM answers: {examples}" if examples else ""))
+    for row in invalid:
+        context.log.warning(f"{label}: post {row['post_id']} ({row['url']}) scenario "
+                            f"{row['scenario']}: LLM answer refused: {row['llm_error']}")
     latency = [c.latency_ms for c in calls]
     return dg.Output(out.lazy(), metadata={
         "scenarios": out.height, "llm_calls": len(calls), "llm_model": openai.model or "",
         "llm_sample_mode": openai.sample_mode,
         "llm_refused_answers": int(out["llm_error"].is_not_null().sum()),
+        "llm_refused_examples": dg.MetadataValue.json(invalid),
+        "with_addons_detail": int(out["addons_detail"].str.starts_with("[{").sum()),
         "llm_latency_ms_max": max(latency, default=0.0),
         "llm_tokens": int(out["llm_tokens"].fill_null(0).sum()),
         "quarantined": dg.MetadataValue.json(reasons),

@@ -88,6 +88,8 @@ class LoadResult:
     table: str
     rows: int
     seconds: float
+    # Nullable columns of the declared spec that the existing table lacked and this load added.
+    columns_added: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -594,8 +596,10 @@ def _load(cursor: Cursor, plan: LoadPlan) -> LoadResult:
 
     dialect.lock(cursor, target)
     existing = dialect.columns(cursor, target)
+    added: list[Column] = []
     if existing is not None:
-        columns = existing
+        added = _new_declared_columns(existing, plan.columns, schema, dialect)
+        columns = [*existing, *added]
     elif plan.columns is not None:
         columns = spec_columns(plan.columns, dialect)
     else:
@@ -610,6 +614,10 @@ def _load(cursor: Cursor, plan: LoadPlan) -> LoadResult:
         dialect.lock_table(cursor, target)
     else:
         dialect.lock_table(cursor, target)
+        for column in added:  # inside the load's transaction: a failed load adds nothing
+            cursor.execute(
+                f"ALTER TABLE {target.sql} ADD COLUMN {quote(column.name)} {column.sql_type}"
+            )
         # Still before any write: the table's own primary key and indexed columns.
         indexes = dialect.indexes(cursor, target)
         pk = next((i.columns for i in indexes if i.primary), ())
@@ -635,7 +643,27 @@ def _load(cursor: Cursor, plan: LoadPlan) -> LoadResult:
         ingest(cursor, staging, batches.reader())
         cursor.execute(upsert_sql(target, staging, [c.name for c in columns], keys))
         cursor.execute(f"DROP TABLE {staging.sql}")
-    return LoadResult(str(target), batches.rows, time.perf_counter() - plan.started)
+    return LoadResult(str(target), batches.rows, time.perf_counter() - plan.started,
+                      tuple(c.name for c in added))
+
+
+def _new_declared_columns(
+    existing: Sequence[Column],
+    declared: Sequence[ColumnSpec] | None,
+    schema: pl.Schema,
+    dialect: Dialect,
+) -> list[Column]:
+    """Nullable columns of the declared spec that the frame has and the table lacks: a newer
+    release of the contract added them, so the load adds them (NULL in the existing rows). A
+    frame column outside the spec, or a new NOT NULL column, is still refused by `conform`."""
+    if declared is None:
+        return []
+    have = {c.name for c in existing}
+    return [
+        column
+        for column in spec_columns(declared, dialect)
+        if column.name not in have and column.name in schema and column.nullable
+    ]
 
 
 def read_frame(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 READS = re.compile(
-    r"""(?:environ\.get|getenv|environ\[|EnvVar(?:\.int)?|env_or|env_int_or|setdefault)\(?\s*
+    r"""(?:environ\.get|getenv|environ\[|EnvVar(?:\.int)?|env_or|env_int_or|env_setting|setdefault)\(?\s*
     ["']([A-Z][A-Z0-9_]+)["']""",
     re.VERBOSE,
 )

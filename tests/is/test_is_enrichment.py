@@ -1,8 +1,10 @@
 """IS enrichment: answers through the real `openai` client against the loopback LLM server,
 images from a loopback image server, the lake's MERGE, PostgreSQL for the front page."""
 
+import base64
 import datetime as dt
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -12,20 +14,29 @@ import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from contracts import polars_schema, validate_frame
 from contracts.is_ import CATEGORIES, IsPostEnrichment, IsPostImageEnrichment, IsPosts
 from dag import is_enrichment, is_image_enrichment
 from dag.is_common import LAKE
 from dag.is_enrichment import is_post_enrichment
+from dag.is_enrichment_loads import (
+    is_post_enrichment_postgres,
+    is_post_enrichment_postgres_contract,
+    is_post_image_enrichment_postgres,
+    is_post_image_enrichment_postgres_contract,
+)
 from dag.is_enrichment_rules import (
     DEFAULT_CATEGORY,
+    ROLLUP_SCHEMA,
     clean_categories,
     clean_keywords,
+    image_rollup,
     pending_posts,
     revision_key,
 )
-from dag.is_image_enrichment import is_post_image_enrichment
+from dag.is_image_enrichment import ROUTE_PROMPTS, is_post_image_enrichment
 from dag.is_post_tables import is_post_images, is_posts
 from dag.llm import OpenAIResource
 from dag.resources import build_resources
@@ -102,6 +113,94 @@ def test_pending_work_front_page_first_then_newest_and_prompt_version_change() -
     assert pending_posts(posts, done, rollup, front, "pv1", 10).height == 0
     again = pending_posts(posts, done, rollup, front, "pv2", 10)
     assert again["post_id"].to_list() == ["c", "b", "a"]  # a new prompt version: all pending
+
+
+def _described(*rows: tuple[str, str, str, str, list[str], list[str], float, float,
+                             list[dict[str, Any]], list[dict[str, Any]]]) -> pl.DataFrame:
+    """Image results: (post, url hash, status, caption, labels, OCR lines, nsfw, violence,
+    objects, colours)."""
+    return pl.DataFrame(
+        [{"post_id": p, "url_hash": h, "status": st, "caption": c, "labels": lb,
+          "ocr_lines": o, "nsfw": n, "violence": v, "objects_json": json.dumps(ob),
+          "colors_json": json.dumps(co)} for p, h, st, c, lb, o, n, v, ob, co in rows],
+        schema={"post_id": pl.String, "url_hash": pl.String, "status": pl.String,
+                "caption": pl.String, "labels": STRINGS, "ocr_lines": STRINGS,
+                "nsfw": pl.Float64, "violence": pl.Float64, "objects_json": pl.String,
+                "colors_json": pl.String},
+    )
+
+
+def _obj(name: str, count: int, confidence: float) -> dict[str, Any]:
+    return {"name": name, "count": count, "confidence": confidence}
+
+
+def _color(name: str, hex_: str, ratio: float) -> dict[str, Any]:
+    return {"name": name, "hex": hex_, "ratio": ratio}
+
+
+_FILLER_OBJECTS = [_obj(f"obj{i:02d}", 1, 0.1) for i in range(25)]
+_FILLER_COLORS = [_color(f"c{i:02d}", f"#0000{i:02d}", 0.01) for i in range(12)]
+
+
+def _rollup_inputs(caption_b: str = "two cats", nsfw_b: float = 0.6) -> pl.DataFrame:
+    return _described(
+        ("p1", "h1", "ok", "a cat", ["cat", "pet"], ["l1", "l2", "l3"], 0.2, 0.0,
+         [_obj("Cat", 1, 0.9), _obj("sofa", 1, 0.5)],
+         [_color("white", "#FFFFFF", 0.6), _color("red", "#ff0000", 0.2)]),
+        ("p1", "h2", "ok", caption_b, ["cat", "indoor"], ["l4", "l5", "l6"], nsfw_b, 0.4,
+         [_obj(" cat ", 2, 0.7), _obj("lamp", 1, 0.95), *_FILLER_OBJECTS],
+         [_color("White", "#ffffff", 0.2), _color("blue", "#0000ff", 0.5), *_FILLER_COLORS]),
+        ("p1", "h3", "skipped", None, [], [], None, None, [], []),
+        ("p2", "h4", "ok", "", ["dog"], [], 0.0, 0.0, [], []),
+    )
+
+
+def test_image_rollup_on_fixed_inputs() -> None:
+    rolled = image_rollup(_rollup_inputs()).sort("post_id")
+    assert rolled.schema == pl.Schema(ROLLUP_SCHEMA)
+    p1, p2 = rolled.rows(named=True)
+    assert p1["image_summary"] == "a cat | two cats"
+    assert p1["image_keywords"] == ["cat", "pet", "indoor"]
+    assert p1["image_ocr"] == "l1\nl2\nl3\nl4\nl5"  # top 5 lines
+    assert (p1["image_nsfw_avg"], p1["image_nsfw_max"]) == (pytest.approx(0.4), 0.6)
+    assert (p1["image_violence_avg"], p1["image_violence_max"]) == (pytest.approx(0.2), 0.4)
+    objects = json.loads(p1["image_objects"])
+    assert len(objects) == 20  # top 20 of 28 names
+    # merged by name (trimmed, lower-cased: counts summed, best confidence), then by count,
+    # confidence, name
+    assert objects[:4] == [_obj("cat", 3, 0.9), _obj("lamp", 1, 0.95), _obj("sofa", 1, 0.5),
+                           _obj("obj00", 1, 0.1)]
+    assert objects[-1] == _obj("obj16", 1, 0.1)
+    colors = json.loads(p1["image_colors"])
+    assert len(colors) == 10  # top 10 of 15
+    # ratio: share of the post's 2 described images (white: (0.6 + 0.2) / 2)
+    assert colors[:4] == [_color("white", "#ffffff", 0.4), _color("blue", "#0000ff", 0.25),
+                          _color("red", "#ff0000", 0.1), _color("c00", "#000000", 0.005)]
+    assert p2["image_summary"] == "" and p2["image_keywords"] == ["dog"]  # empty caption
+    assert p2["image_objects"] == "[]" and p2["image_colors"] == "[]"
+    assert p2["image_ocr"] == ""
+
+
+def test_image_rev_changes_with_a_caption_and_not_otherwise() -> None:
+    base = image_rollup(_rollup_inputs()).sort("post_id")
+    revs = base["image_rev"].to_list()
+    assert all(len(r) == 32 for r in revs) and revs[0] != revs[1]
+    # the same results in another order, or with other safety scores: the same revision
+    assert image_rollup(_rollup_inputs().reverse()).sort("post_id")["image_rev"].to_list() == revs
+    assert image_rollup(_rollup_inputs(nsfw_b=0.9)).sort("post_id")["image_rev"].to_list() == revs
+    # a changed caption: p1's revision changes, p2's does not
+    changed = image_rollup(_rollup_inputs(caption_b="three cats")).sort("post_id")
+    assert changed["image_rev"][0] != revs[0] and changed["image_rev"][1] == revs[1]
+    # a changed object or colour changes it too
+    inputs = _rollup_inputs()
+    more = inputs.with_columns(
+        objects_json=pl.when(pl.col("url_hash") == "h1")
+        .then(pl.lit(json.dumps([_obj("Cat", 2, 0.9)]))).otherwise("objects_json"))
+    assert image_rollup(more).sort("post_id")["image_rev"][0] != revs[0]
+    recoloured = inputs.with_columns(
+        colors_json=pl.when(pl.col("url_hash") == "h4")
+        .then(pl.lit(json.dumps([_color("brown", "#884400", 1.0)]))).otherwise("colors_json"))
+    assert image_rollup(recoloured).sort("post_id")["image_rev"].to_list()[1] != revs[1]
 
 
 # -- assets through the lake ----------------------------------------------------------------------
@@ -338,11 +437,16 @@ def test_images_fetched_described_and_rolled_up(
         # first and last image of each post, by place in the HTML (green.gif is the middle one)
         assert status == {"red.png": "ok", "big.png": "skipped", "text.png": "skipped",
                           "hang.png": "error", "blue.jpg": "ok", "missing.png": "skipped"}
-        sent = [part["image_url"]["url"] for r in llm_server.requests
-                for part in r["messages"][1]["content"] if part["type"] == "image_url"]
-        assert sorted(u.split(";")[0] for u in sent) == ["data:image/jpeg", "data:image/png"]
+        sent = {r["messages"][1]["content"][0]["text"].rsplit("/", 1)[-1]:
+                part["image_url"]["url"] for r in llm_server.requests
+                for part in r["messages"][1]["content"] if part["type"] == "image_url"}
+        # flat colour images route PHOTO: sent as JPEG (q90; a delivered JPEG as it is)
+        assert {n: u.split(";")[0] for n, u in sent.items()} == {
+            "red.png": "data:image/jpeg", "blue.jpg": "data:image/jpeg"}
+        assert base64.b64decode(sent["blue.jpg"].split(",", 1)[1]) == images.files["/blue.jpg"][1]
+        assert set(rows["route"].drop_nulls()) == {"photo"}
         red = rows.filter(pl.col("image_url").str.ends_with("red.png")).row(0, named=True)
-        digest = hashlib.md5(images.files["/red.png"][1]).hexdigest()[:6]
+        digest = hashlib.md5(base64.b64decode(sent["red.png"].split(",", 1)[1])).hexdigest()[:6]
         assert red["caption"] == f"picture {digest}"
         assert red["nsfw"] == 1.0 and len(red["ocr_lines"][0]) == 160  # clipped, truncated
         assert json.loads(red["objects_json"])[0]["name"] == "cat"
@@ -352,6 +456,78 @@ def test_images_fetched_described_and_rolled_up(
     a = post_rows.row(0, named=True)
     assert a["image_summary"] == f"picture {digest}"
     assert a["image_keywords"] == ["Cat", "cat", digest] and a["image_nsfw_max"] == 1.0
+    assert a["image_nsfw_avg"] == 1.0 and a["image_violence_avg"] == pytest.approx(0.1)
+    assert json.loads(a["image_objects"]) == [{"name": "cat", "count": 1, "confidence": 0.9}]
+    assert json.loads(a["image_colors"]) == [{"name": "red", "hex": "#ff0000", "ratio": 0.5}]
+    assert post_rows["image_objects"][1] is None  # b: no described image
     assert a["image_rev"] != "noimg" and post_rows["image_rev"][1] == "noimg"
     prompt = json.loads(llm_server.requests[-3]["messages"][1]["content"])
     assert "images" in prompt
+
+
+@pytest.mark.postgres
+def test_routed_images_and_enrichment_loads_reach_postgres(
+    resources: dict[str, Any], llm_server: Any, images: ImageServer,
+    postgres_resource: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A text-dense screenshot goes OCR (greyscale PNG, upscaled), a photo PHOTO (JPEG as
+    delivered); both assets' rows reach `post_image_enrichment` and `post_enrichment`."""
+    monkeypatch.setenv("IS_IMAGE_MAX_BYTES", "1000000")
+    llm_server.responder = _answer
+    base = images.url
+    html = {"a": f'<p>글</p><img src="{base}/chat.png"><img src="{base}/sunset.jpg">',
+            "b": "<p>그림 없음</p>"}
+    posts = _posts(("a", "Alpha 글", 50, False), ("b", "Beta 글", 40, False)).with_columns(
+        content_html=pl.col("id").replace_strict(html))
+    loads = [is_post_image_enrichment_postgres, is_post_image_enrichment_postgres_contract,
+             is_post_enrichment_postgres, is_post_enrichment_postgres_contract]
+    with dg.instance_for_test() as instance:
+        _seed(resources, posts, _images(("a", f"{base}/chat.png"), ("a", f"{base}/sunset.jpg")),
+              instance=instance)
+        result = dg.materialize(
+            [is_post_image_enrichment, *_checks_of(is_post_image_enrichment), is_post_enrichment,
+             *_checks_of(is_post_enrichment), *loads],
+            resources=resources, instance=instance, raise_on_error=False,
+            run_config={"ops": {a.op.name: {"config": {"now": NOW.isoformat()}}
+                                for a in (is_post_image_enrichment, is_post_enrichment)}},
+        )
+        assert result.success, _failure(result)
+        lake_images = _table(resources, is_post_image_enrichment).sort("url_hash")
+    vlm = {r["messages"][1]["content"][0]["text"]: r["messages"][1]["content"][1]["image_url"]
+           ["url"] for r in llm_server.requests if isinstance(r["messages"][1]["content"], list)}
+    by_name = {text.rsplit("/", 1)[-1]: (text, url) for text, url in vlm.items()}
+    chat_text, chat_url = by_name["chat.png"]
+    sunset_text, sunset_url = by_name["sunset.jpg"]
+    assert chat_text.startswith(ROUTE_PROMPTS["ocr"])
+    assert sunset_text.startswith(ROUTE_PROMPTS["photo"])
+    chat_sent = base64.b64decode(chat_url.split(",", 1)[1])
+    assert chat_url.startswith("data:image/png;base64,")
+    with Image.open(io.BytesIO(chat_sent)) as sent:  # 360 x 640 text: heavy, upscaled 2x
+        assert (sent.format, sent.mode, sent.size) == ("PNG", "L", (720, 1280))
+    assert sunset_url.startswith("data:image/jpeg;base64,")
+    assert base64.b64decode(sunset_url.split(",", 1)[1]) == images.files["/sunset.jpg"][1]
+    routes = dict(zip(lake_images["image_url"].str.split("/").list.last(), lake_images["route"],
+                      strict=True))
+    assert routes == {"chat.png": "ocr", "sunset.jpg": "photo"}
+
+    served_images = postgres_resource.read("post_image_enrichment").sort("url_hash")
+    assert served_images.height == 2
+    assert served_images.select("post_id", "url_hash", "caption").rows() == lake_images.select(
+        "post_id", "url_hash", "caption").rows()
+    assert set(served_images["model"]) == {"qwen25-vl-test"}
+    assert json.loads(served_images["safety"][0]) == {"nsfw": 1.0, "violence": 0.1}
+    assert json.loads(served_images["objects"][0])[0]["name"] == "cat"
+    served = {r["post_id"]: r for r in postgres_resource.read("post_enrichment").iter_rows(
+        named=True)}
+    assert set(served) == {"a", "b"}
+    a, b = served["a"], served["b"]
+    captions = " | ".join(lake_images["caption"])
+    assert a["image_summary"] == captions and a["image_rev"] != "noimg"
+    assert json.loads(a["image_safety"]) == {"nsfw": {"avg": 1.0, "max": 1.0},
+                                             "violence": {"avg": 0.1, "max": 0.1}}
+    assert json.loads(a["image_objects"]) == [{"name": "cat", "count": 2, "confidence": 0.9}]
+    assert json.loads(a["image_colors"]) == [{"name": "red", "hex": "#ff0000", "ratio": 0.5}]
+    assert json.loads(a["fused_categories"]) == ["IT", "뉴스"]
+    assert a["image_ocr"].split("\n")[1] == "둘째 줄"
+    assert b["image_rev"] == "noimg" and b["image_safety"] is None
+    assert b["image_objects"] is None and json.loads(b["image_keywords"]) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from dag.definitions import defs
 from tests.operating.conftest import RENDER_TIMEOUT_MS, SCREENSHOTS, STATUSES_LOADED, VIEWPORT
@@ -24,7 +25,11 @@ def node_label(page: Any, asset: str) -> Any:
     """The label of an asset's node in the lineage graph: a truncated label carries the full
     name as its tooltip, a name that fits is the label's text (visible ones only: the collapsed
     asset list beside the graph holds the names too)."""
-    return page.locator(f'[data-tooltip="{asset}"]:visible, :text-is("{asset}"):visible')
+    return page.locator(node_selector(asset))
+
+
+def node_selector(asset: str) -> str:
+    return f'[data-tooltip="{asset}"]:visible, :text-is("{asset}"):visible'
 
 
 def shows_name(label: str, asset: str) -> bool:
@@ -42,8 +47,19 @@ def test_group_asset_graph_renders(browser: Any, webserver: Any, group: str) -> 
         url = f"{webserver.url}/locations/{webserver.repo_path}/asset-groups/{group}"
         response = page.goto(url, wait_until="domcontentloaded")
         assert response is not None and response.ok, f"{url}: {response and response.status}"
-        # Nodes appear once the layout query has answered; then the status queries settle.
-        node_label(page, GROUPS[group][0]).first.wait_for(timeout=RENDER_TIMEOUT_MS)
+        # Nodes appear once the layout query has answered (any of the group's nodes will do);
+        # then the status queries settle. A page that never draws one is kept for diagnosis.
+        any_node = page.locator(", ".join(node_selector(asset) for asset in GROUPS[group]))
+        try:
+            any_node.first.wait_for(timeout=RENDER_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{group}-no-nodes.png"))
+            pytest.fail(
+                f"group {group}: no node drawn on {url} within {RENDER_TIMEOUT_MS} ms; page "
+                f"text: {page.inner_text('body')[:2000]!r}; webserver log tail: "
+                f"{webserver.log.read_text(errors='replace')[-3000:]}"
+            )
         page.wait_for_load_state("networkidle", timeout=RENDER_TIMEOUT_MS)
         page.wait_for_function(STATUSES_LOADED, timeout=RENDER_TIMEOUT_MS)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

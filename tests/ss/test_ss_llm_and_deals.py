@@ -22,6 +22,7 @@ def _candidates() -> pl.DataFrame:
         "op_comments": "",
         "capacity": "256GB",
         "move_type": "번호이동",
+        "contract": None,
         "channel": "unknown",
         "city": None,
         "store": None,
@@ -103,6 +104,7 @@ def test_llm_answers_fill_missing_fields_and_invalid_enum_is_quarantined(llm_ser
             "channel": "온라인",
             "capacity": "512GB",
             "store": "강남점",
+            "addons_detail": [],  # required: the server's schema default for an array is null
         },
         "BADENUM": {"carrier": "SK Telecom", "upfront": 1},
     }
