@@ -20,7 +20,7 @@ from dag.is_demo import CRAWLS
 from dag.is_sample import sample_crawl
 from dag.partitions import is_crawl_file_partition
 
-SELECTION = "is_crawl_files,is_posts,is_post_comments,is_post_images"
+SELECTION = "is_crawl_files,is_posts,is_post_comments"
 
 
 def test_template_limits_the_is_pool_to_one_step() -> None:

@@ -36,7 +36,8 @@ from dag.is_enrichment_rules import (
     pending_posts,
     revision_key,
 )
-from dag.is_image_enrichment import ROUTE_PROMPTS, is_post_image_enrichment
+from dag.is_image_enrichment import is_post_image_enrichment
+from dag.is_image_routing import ROUTE_PROMPTS
 from dag.is_post_tables import is_post_images, is_posts
 from dag.llm import OpenAIResource
 from dag.resources import build_resources

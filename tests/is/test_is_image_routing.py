@@ -8,14 +8,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from dag.is_image_enrichment import (
+from dag.is_image_enrichment import FetchedImage, fetch_image, image_prompt
+from dag.is_image_routing import (
     ROUTE_PROMPTS,
-    FetchedImage,
     RouteSettings,
     decode,
-    fetch_image,
     image_features,
-    image_prompt,
     is_heavy,
     prepare_image,
     route_image,
