@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from dag.ss_common import UNKNOWN_MODEL
-from dag.ss_dictionary import carriers, match_text, models
+from dag.ss_dictionary import Lexicon, carriers, is_plain, models, raw_match_text
 
 PROVINCES = tuple(
     "서울 부산 대구 인천 광주 대전 울산 세종 경기 강원 충북 충남 전북 전남 경북 경남 제주".split()
@@ -27,6 +27,7 @@ POSITIVE = ("현완", "번이", "기변", "공시", "선약", "성지", "개통"
 NEGATIVE = ("품절", "마감", "종료", "사기", "판매완료")
 PRICE = r"\d+(?:\.\d+)?\s*만|\d{1,3}(?:,\d{3})+\s*원|\d{4,}\s*원"
 SCENARIO_MARK = r"(?m)^[ \t]*(?:두번째|둘째|2안|2번째)"
+_SCENARIO_WORDS = "두번째|둘째|2안|2번째"  # in every SCENARIO_MARK match (a fast first pass)
 SPLIT = "\x02"
 CAPACITY = r"(?:^|[^0-9.])(64|128|256|512|1024)\s*(?:gb|g|기가)|(?:^|[^0-9.])(1)\s*(?:tb|테라)"
 ADDONS = r"부가\S*\s*(\d+)\s*개"
@@ -38,10 +39,59 @@ def _first_of(text: pl.Expr, words: tuple[str, ...]) -> pl.Expr:
     return text.str.extract_many(list(words), leftmost=True).list.first()
 
 
-def _count_of(text: pl.Expr, words: tuple[str, ...], cap: int) -> pl.Expr:
+MOVE = (("번호이동", ("번이", "번호이동")), ("기기변경", ("기변", "기기변경")), ("자급", ("자급",)))
+CONTRACT = (("공시지원", ("공시",)), ("선택약정", ("선약", "선택약정")), ("무약정", ("무약정",)))
+PAYMENT = (("현금완납", ("현완", "현금완납")), ("할부", ("할부",)))
+# Every cue word, each a bit of one UInt64 mask per post (`_cue_mask`): one Aho-Corasick pass
+# over the text instead of a `contains` pass per word or group.
+CUE_WORDS = tuple(dict.fromkeys([
+    *(w for _, words in ADV_GROUPS for w in words), *QUESTION, *POSITIVE, *NEGATIVE, *ONLINE,
+    *OFFLINE, *(w for table in (MOVE, CONTRACT, PAYMENT) for _, words in table for w in words),
+]))
+if len(CUE_WORDS) > 64:
+    raise ValueError(f"{len(CUE_WORDS)} cue words do not fit a 64-bit mask")
+
+
+def _case_variants(word: str) -> set[str]:
+    """`word` with each ASCII letter in either case (what an ASCII-case-insensitive match finds)."""
+    variants = {""}
+    for char in word:
+        cases = {char.lower(), char.upper()} if char.isascii() and char.isalpha() else {char}
+        variants = {v + c for v in variants for c in cases}
+    return variants
+
+
+_CUE_BITS = {v: 1 << i for i, w in enumerate(CUE_WORDS) for v in _case_variants(w)}
+
+
+def _bits(words: tuple[str, ...]) -> int:
+    return sum(1 << CUE_WORDS.index(w) for w in set(words))
+
+
+def _cue_mask(text: pl.Expr) -> pl.Expr:
+    """Which cue words occur in `text` (ASCII case ignored, as if lowercased: no other character
+    lowercases to an ASCII letter, digit, space or `?`), one bit each (`CUE_WORDS` order)."""
+    found = text.str.extract_many(list(CUE_WORDS), overlapping=True, ascii_case_insensitive=True)
+    bits = pl.element().replace_strict(_CUE_BITS, return_dtype=pl.UInt64)
+    return found.list.eval(bits).list.agg(pl.element().bitwise_or()).fill_null(0)
+
+
+def _any_of(mask: pl.Expr, words: tuple[str, ...]) -> pl.Expr:
+    return (mask & pl.lit(_bits(words), pl.UInt64)) != 0
+
+
+def _count_of(mask: pl.Expr, words: tuple[str, ...], cap: int) -> pl.Expr:
     """How many distinct `words` occur, at most `cap`."""
-    hits = pl.sum_horizontal(text.str.contains(w, literal=True).cast(pl.Int32) for w in words)
+    hits = (mask & pl.lit(_bits(words), pl.UInt64)).bitwise_count_ones().cast(pl.Int32)
     return pl.min_horizontal(hits, pl.lit(cap, pl.Int32))
+
+
+def _first_cue(mask: pl.Expr, table: tuple[tuple[str, tuple[str, ...]], ...]) -> pl.Expr:
+    """The label of the first row of `table` whose words occur, null when none."""
+    out = pl.when(_any_of(mask, table[0][1])).then(pl.lit(table[0][0]))
+    for label, words in table[1:]:
+        out = out.when(_any_of(mask, words)).then(pl.lit(label))
+    return out
 
 
 def op_comment_frame(frame: pl.DataFrame) -> pl.Series:
@@ -60,31 +110,30 @@ def op_comment_frame(frame: pl.DataFrame) -> pl.Series:
     return frame.select("row").join(joined, on="row", how="left")["text"].fill_null("")
 
 
-def _lowered(body: pl.Expr, op: pl.Expr) -> pl.Expr:
-    return pl.concat_str(body, pl.lit("\n"), op).str.to_lowercase()
+def _joined(body: pl.Expr, op: pl.Expr) -> pl.Expr:
+    return pl.concat_str(body, pl.lit("\n"), op)
 
 
 def _signals(body: pl.Expr, op: pl.Expr, text: pl.Expr) -> dict[str, pl.Expr]:
-    """The cues several outputs share (`text` = body + op, lowercased)."""
-    adv = pl.sum_horizontal(
-        pl.when(text.str.contains_any(list(words))).then(weight).otherwise(0)
-        for weight, words in ADV_GROUPS
-    )
+    """The cues several outputs share (`text` = body + op, as posted: the rules lowercase it, but
+    only ASCII letters matter to them and the word matcher ignores their case)."""
     return {
         "_body_city": _first_of(body, PROVINCES),
         "_op_city": _first_of(op, PROVINCES),
-        "_adv": (pl.min_horizontal(adv, 10) / 10).cast(pl.Float64),  # tenths: exact 0.7
-        "_price": text.str.contains(PRICE),
-        "_question": text.str.contains_any(list(QUESTION)),
-        "_pos": _count_of(text, POSITIVE, 3),
-        "_neg": _count_of(text, NEGATIVE, 3),
+        "_mask": _cue_mask(text),
+        "_price": text.str.contains(PRICE),  # no letters: lowercasing changes no match
     }
 
 
-def _outputs(s: dict[str, pl.Expr], text: pl.Expr) -> list[pl.Expr]:
-    """The cue columns from the shared signals `s` (see `_signals`) and the lowered text."""
-    adv_score, price, pos, neg = s["_adv"], s["_price"], s["_pos"], s["_neg"]
-    asks = s["_question"] & ~price
+def _outputs(s: dict[str, pl.Expr]) -> list[pl.Expr]:
+    """The cue columns from the shared signals `s` (see `_signals`)."""
+    mask, price = s["_mask"], s["_price"]
+    pos, neg = _count_of(mask, POSITIVE, 3), _count_of(mask, NEGATIVE, 3)
+    adv = pl.sum_horizontal(
+        pl.when(_any_of(mask, words)).then(weight).otherwise(0) for weight, words in ADV_GROUPS
+    )
+    adv_score = (pl.min_horizontal(adv, 10) / 10).cast(pl.Float64)  # tenths: exact 0.7
+    asks = _any_of(mask, QUESTION) & ~price
     intent = (
         pl.when(adv_score >= 0.7).then(pl.lit("advertorial"))
         .when(asks).then(pl.lit("question"))
@@ -101,21 +150,13 @@ def _outputs(s: dict[str, pl.Expr], text: pl.Expr) -> list[pl.Expr]:
     return [
         pl.coalesce(s["_body_city"], s["_op_city"]).alias("city"),
         pl.when(s["_body_city"].is_not_null()).then(pl.lit("오프라인"))
-        .when(text.str.contains_any(list(ONLINE))).then(pl.lit("온라인"))
-        .when(text.str.contains_any(list(OFFLINE))).then(pl.lit("오프라인"))
+        .when(_any_of(mask, ONLINE)).then(pl.lit("온라인"))
+        .when(_any_of(mask, OFFLINE)).then(pl.lit("오프라인"))
         .when(s["_op_city"].is_not_null()).then(pl.lit("오프라인"))
         .otherwise(pl.lit("unknown")).alias("channel"),
-        pl.when(text.str.contains_any(["번이", "번호이동"])).then(pl.lit("번호이동"))
-        .when(text.str.contains_any(["기변", "기기변경"])).then(pl.lit("기기변경"))
-        .when(text.str.contains("자급", literal=True)).then(pl.lit("자급"))
-        .alias("move_type"),
-        pl.when(text.str.contains("공시", literal=True)).then(pl.lit("공시지원"))
-        .when(text.str.contains_any(["선약", "선택약정"])).then(pl.lit("선택약정"))
-        .when(text.str.contains("무약정", literal=True)).then(pl.lit("무약정"))
-        .alias("contract"),
-        pl.when(text.str.contains_any(["현완", "현금완납"])).then(pl.lit("현금완납"))
-        .when(text.str.contains("할부", literal=True)).then(pl.lit("할부"))
-        .alias("payment"),
+        _first_cue(mask, MOVE).alias("move_type"),
+        _first_cue(mask, CONTRACT).alias("contract"),
+        _first_cue(mask, PAYMENT).alias("payment"),
         adv_score.alias("adv_score"),
         intent.alias("intent"),
         score.cast(pl.Float64).alias("deal_candidate_score"),
@@ -130,26 +171,34 @@ def cues(body: pl.Expr, op: pl.Expr) -> list[pl.Expr]:
 
     One expression per column (each repeats the shared cues); `with_cues` computes the same
     columns over a frame with the shared cues computed once."""
-    text = _lowered(body, op)
-    return _outputs(_signals(body, op, text), text)
+    return _outputs(_signals(body, op, _joined(body, op)))
 
 
 def with_cues(frame: pl.LazyFrame, body: pl.Expr, op: pl.Expr) -> pl.LazyFrame:
-    """`frame` with the `cues` columns, computed in stages: the lowered text, then the shared
-    cues (in parallel), then the outputs."""
+    """`frame` with the `cues` columns, computed in stages: the text, then the shared cues (in
+    parallel), then the outputs."""
     signals = _signals(pl.col("_body"), op, pl.col("_text"))
     shared = {name: pl.col(name) for name in signals}
     return (
-        frame.with_columns(_body=body, _text=_lowered(body, op))
+        frame.with_columns(_body=body, _text=_joined(body, op))
         .with_columns(**signals)
-        .with_columns(*_outputs(shared, pl.col("_text")))
+        .with_columns(*_outputs(shared))
         .drop("_body", "_text", *signals)
     )
 
 
+# CAPACITY with the units in either ASCII case: the same matches as CAPACITY over the lowercased
+# text (lowercasing changes none of its other characters, and no other character lowercases to
+# g, b or t), without lowercasing every text.
+_CAPACITY_ANY_CASE = (
+    r"(?:^|[^0-9.])(64|128|256|512|1024)\s*(?:[gG][bB]|[gG]|기가)"
+    r"|(?:^|[^0-9.])(1)\s*(?:[tT][bB]|테라)"
+)
+
+
 def capacity(text: pl.Expr) -> pl.Expr:
     """`256GB` / `1TB` from `256기가`, `256gb`, `1tb`, `1024g` (64..1024 GB)."""
-    found = text.str.to_lowercase().str.extract_groups(CAPACITY)
+    found = text.str.extract_groups(_CAPACITY_ANY_CASE)
     gb = found.struct.field("1").cast(pl.Int32)
     return (
         pl.when(gb == 1024).then(pl.lit("1TB"))
@@ -158,16 +207,47 @@ def capacity(text: pl.Expr) -> pl.Expr:
     )
 
 
-def split_scenarios(frame: pl.DataFrame) -> pl.DataFrame:
-    """Up to two scenarios per post: the content is cut at the first line starting 두번째,
-    둘째, 2안 or 2번째 (the rest, if more follow, stays in scenario 2)."""
-    parts = pl.col("content").fill_null("").str.replace(SCENARIO_MARK, f"{SPLIT}$0")
+def _crosses(lexicon: Lexicon) -> pl.Expr:
+    """Whether a match of `lexicon` may cross from one piece of the post to the next (scenario
+    1's text, scenario 2's, the comments; see `Lexicon.may_span`)."""
+    first, second, op = pl.col("_raw_first"), pl.col("_raw_b"), pl.col("_raw_op")
+    return pl.when(second.is_null()).then(lexicon.may_span(first, op)).otherwise(
+        lexicon.may_span(first, second) | lexicon.may_span(second, op))
+
+
+def _named(frame: pl.DataFrame, found: dict[str, Lexicon]) -> pl.DataFrame:
+    """`frame` with its `found` columns (`Lexicon.matches`) as names: each match looked up as
+    found, a column the exact way when that missed any of its matches."""
+    named = frame.with_columns(lex.named(pl.col(c), exact=False).alias(f"{c}_n")
+                               for c, lex in found.items())
+    missed = named.select(
+        pl.col(f"{c}_n").explode(empty_as_null=False, keep_nulls=False).null_count()
+        for c in found
+    ).row(0)
+    exact = [lex.named(pl.col(c)).alias(f"{c}_n")
+             for (c, lex), misses in zip(found.items(), missed, strict=True) if misses]
+    return named.with_columns(exact).drop(*found).rename({f"{c}_n": c for c in found})
+
+
+def _scenario(rows: pl.LazyFrame, number: int, text: pl.Expr, whole: pl.Expr) -> pl.LazyFrame:
+    """Scenario `number` of each post in `rows`: its text, model and carrier matches, capacity
+    and add-ons (from the whole post where the scenario's text has none)."""
+    part = pl.col("_a") if number == 1 else pl.col("_b")
     return (
-        frame.with_columns(part=parts.str.splitn(SPLIT, 2).struct.rename_fields(["a", "b"]))
-        .with_columns(part=pl.concat_list(pl.col("part").struct.field("a"),
-                                          pl.col("part").struct.field("b")).list.drop_nulls())
-        .explode("part")
-        .with_columns(scenario=(pl.int_range(pl.len()).over("post_id", "url") + 1).cast(pl.Int8))
+        rows.with_columns(
+            part=part, scenario=pl.lit(number, pl.Int8), scenario_text=text,
+            _own_models=pl.col(f"_models{number}"),
+            _own_carrier=pl.col(f"_carriers{number}").list.first(),
+            capacity=capacity(text), addons_count=text.str.extract(ADDONS, 1),
+        )
+        .with_columns(  # the whole post only where the scenario's text has none
+            capacity=pl.coalesce("capacity",
+                                 capacity(pl.when(pl.col("capacity").is_null()).then(whole))),
+            addons_count=pl.coalesce(
+                "addons_count",
+                pl.when(pl.col("addons_count").is_null()).then(whole).str.extract(ADDONS, 1),
+            ).cast(pl.Int32, strict=False),
+        )
     )
 
 
@@ -179,55 +259,84 @@ def deal_candidates(
     Dropped: posts with no comments (`no_comments`), posts naming no carrier (`no_carrier`) or
     no model (`no_model`); a Galaxy Quantum implies SKT (its exclusive carrier).
 
-    Computed in stages (each text prepared once, independent columns of a stage in parallel);
-    posts without comments are counted and left out before any matching."""
+    Up to two scenarios per post: the content is cut at the first line starting 두번째, 둘째,
+    2안 or 2번째 (the rest, if more follow, stays in scenario 2); scenario 1 is the title and the
+    first part. Model, carrier, capacity and add-ons come from the scenario's text, else from the
+    whole post (title, content, author's comments). Rows: every post's scenario 1, then the
+    scenario 2 of the posts with two.
+
+    Each text is prepared for the dictionary (`raw_match_text`) and matched once per piece
+    (scenario 1's text, scenario 2's, the comments); the whole post's matches are the pieces'
+    unless a match may cross pieces (`_whole_names`). Posts without comments are counted and
+    left out before any matching."""
     no_comments = pl.col("comment_count").fill_null(0) == 0
     dropped_uncommented = int(posts.select(no_comments.sum()).item())
+    content = pl.col("content").fill_null("")
+    marked = pl.when(content.str.contains(_SCENARIO_WORDS)).then(content)  # most posts: null
+    parts = marked.str.replace(SCENARIO_MARK, f"{SPLIT}$0").str.splitn(SPLIT, 2)
+    first = pl.concat_str("title", pl.lit("\n"), "_a", ignore_nulls=True)
     whole = pl.concat_str("title", pl.lit("\n"), "content", pl.lit("\n"), "op_comments",
                           ignore_nulls=True)
-    scored = (
+    pieces = (
         posts.lazy().filter(~no_comments)
-        .with_columns(_whole=whole)
-        .with_columns(_match=match_text(pl.col("_whole")))
-        .with_columns(post_carriers=carriers().all_names(pl.col("_match")),
-                      post_models=models().all_names(pl.col("_match")))
+        .with_columns(_parts=parts, _plain=is_plain(whole))
+        .with_columns(_a=pl.coalesce(pl.col("_parts").struct.field("field_0"), content),
+                      _b=pl.col("_parts").struct.field("field_1"))
+        .drop("_parts")
+        .collect()
+    )
+    plain = bool(pieces["_plain"].all())  # then no text needs NFKC (the usual case)
+    lexicons = {"models": models(), "carriers": carriers()}
+    found = {f"_{key}{piece}": lex for key, lex in lexicons.items() for piece in ("1", "2", "_op",
+                                                                                  "_whole")}
+    raw_whole = pl.concat_str("_raw_first", "_raw_b", pl.lit("\n"), "_raw_op", ignore_nulls=True)
+    matched = _named(
+        pieces.lazy()
+        .with_columns(_raw_first=raw_match_text(first, plain=plain),
+                      _raw_b=raw_match_text(pl.col("_b"), plain=plain),
+                      _raw_op=raw_match_text(pl.col("op_comments"), plain=plain))
+        .with_columns(
+            **{f"_{key}{piece}": lex.matches(pl.col(f"_raw{raw}"))
+               for key, lex in lexicons.items()
+               for piece, raw in (("1", "_first"), ("2", "_b"), ("_op", "_op"))},
+            **{f"_{key}_whole": lex.matches(pl.when(_crosses(lex)).then(raw_whole))
+               for key, lex in lexicons.items()},
+        )
+        .drop("_raw_first", "_raw_b", "_raw_op", "_plain")
+        .collect(),
+        found,
+    )
+    scored = (
+        matched.lazy()
+        .with_columns(**{  # the whole post's names: its pieces' unless a match may cross them
+            f"post_{key}": pl.coalesce(f"_{key}_whole", pl.concat_list(
+                f"_{key}1", pl.col(f"_{key}2").fill_null([]), pl.col(f"_{key}_op").fill_null([]),
+            ).list.unique(maintain_order=True))
+            for key in lexicons
+        })
         .with_columns(post_carrier=pl.coalesce(
             pl.col("post_carriers").list.first(),
             pl.when(pl.col("post_models").list.first().str.contains("퀀텀")).then(pl.lit("SKT")),
         ))
-        .drop("_match")
+        .drop(*(f"_{key}{piece}" for key in lexicons for piece in ("_op", "_whole")))
         .collect()
     )
     no_carrier = pl.col("post_carrier").is_null()
     no_model = ~no_carrier & (pl.col("post_models").list.len() == 0)
     drops = scored.select(no_carrier=no_carrier.sum(), no_model=no_model.sum()).row(0, named=True)
-    kept = scored.filter(~no_carrier & ~no_model)
-    scenario_text = pl.col("scenario_text")
+    kept = scored.lazy().filter(~no_carrier & ~no_model)
     own_models = pl.col("_own_models")
     out = (
-        split_scenarios(kept).lazy()
-        .with_columns(
-            scenario_text=pl.when(pl.col("scenario") == 1)
-            .then(pl.concat_str("title", pl.lit("\n"), "part", ignore_nulls=True))
-            .otherwise(pl.col("part"))
-        )
-        .with_columns(
-            _match=match_text(scenario_text),
-            capacity=pl.coalesce(capacity(scenario_text), capacity(pl.col("_whole"))),
-            addons_count=pl.coalesce(scenario_text.str.extract(ADDONS, 1),
-                                     pl.col("_whole").str.extract(ADDONS, 1))
-            .cast(pl.Int32, strict=False),
-        )
-        .with_columns(_own_models=models().all_names(pl.col("_match")),
-                      _own_carrier=carriers().first(pl.col("_match")))
+        pl.concat([_scenario(kept, 1, first, whole),
+                   _scenario(kept.filter(pl.col("_b").is_not_null()), 2, pl.col("_b"), whole)])
         .with_columns(
             model=pl.coalesce(own_models.list.first(), pl.col("post_models").list.first(),
                               pl.lit(UNKNOWN_MODEL)),
             carrier=pl.coalesce("_own_carrier", "post_carrier"),
             conflict_model=own_models.list.len() > 1,
         )
-        .with_columns(
-            flags=pl.concat_list(
+        .with_columns(  # joined then split: ~10x faster than `concat_list` + `drop_nulls`
+            flags=pl.concat_str(
                 pl.when(~pl.col("is_candidate") | (pl.col("intent") != "deal"))
                 .then(pl.lit("non_deal")),
                 pl.lit("intent_") + pl.col("intent"),
@@ -241,9 +350,12 @@ def deal_candidates(
                 pl.when(pl.col("conflict_model")).then(pl.lit("dict_conflict_model")),
                 pl.when(pl.col("post_carriers").list.len() > 1)
                 .then(pl.lit("dict_conflict_carrier")),
-            ).list.drop_nulls()
+                separator=" ", ignore_nulls=True,  # no flag has a space; intent_ is always set
+            ).str.split(" ")
         )
-        .drop("_whole", "_match", "_own_models", "_own_carrier")
+        .select(*posts.columns, "post_carriers", "post_models", "post_carrier", "part", "scenario",
+                "scenario_text", "capacity", "addons_count", "model", "carrier", "conflict_model",
+                "flags")
         .collect()
     )
     return out, {"no_comments": dropped_uncommented,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
 import pytest
@@ -10,8 +11,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dag.ss_crawl_ingestion import normalize_posts
-from dag.ss_dictionary import carriers, dictionary_frame, key_b, match_text, models
-from dag.ss_rules import capacity, cues, deal_candidates
+from dag.ss_dictionary import (
+    carriers,
+    dictionary_frame,
+    is_plain,
+    key_b,
+    match_text,
+    models,
+    raw_match_text,
+)
+from dag.ss_rules import (
+    ADV_GROUPS,
+    CAPACITY,
+    NEGATIVE,
+    OFFLINE,
+    ONLINE,
+    POSITIVE,
+    PRICE,
+    PROVINCES,
+    QUESTION,
+    capacity,
+    cues,
+    deal_candidates,
+)
 
 
 def names(lex, texts: list[str]) -> list[list[str]]:
@@ -226,3 +248,127 @@ def test_short_latin_aliases_never_match_inside_a_longer_latin_word(
     # `sk` / `kt` / `lg` glued to other Latin letters or digits is a different word
     text = f"{before}sk{glued}x{after} {before}q{glued}kt{after} {before}lg{glued}z{after}"
     assert names(carriers(), [text]) == [[]]
+
+
+# --- the fast paths against the straightforward rules ----------------------------------------
+# Pieces of aliases, cue words, case and width variants, separators, `_`, `+`, NFKC-sensitive
+# characters (full width, circled digits, ㎇, İ, compatibility jamo) and the Latin letters and
+# digits aliases are made of.
+PIECES = [
+    *"갤럭시폴드플립아이폰프로맥스울트라퀀텀에스케이티엘지유플러스알뜰폰자급제텔레콤",
+    *"skltgupromaxfezSKTLGU0123456789+_ -.,\n!?/~",
+    *"ＳＫＴ２５Ｆ①㎇İㅋ",
+    "s25", "S25", "kt", "KT", "lgu+", "LG U+", "iPhone", "16", "pro", "Max", " 울트라", "fold6",
+    "Ultra", "갤럭시 ", "아이폰16", "유플립6", "sk텔레콤",
+    "번이", "번호이동", "기변", "공시", "선약", "현완", "할부", "성지", "품절", "카드", "제휴카드",
+    "카페 가입", "링크", "URL", "Http", "질문", "?", "예약", "256기가", "1TB", "64만", "35,000원",
+    "서울", "부산", "경기",
+]
+TEXTS = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)
+
+
+def _reference_names(lex, texts: list[str]) -> list[list[str]]:
+    return names(lex, texts)
+
+
+def _fast_names(lex, texts: list[str], *, plain: bool = False) -> list[list[str]]:
+    frame = pl.DataFrame({"t": texts}, schema={"t": pl.String})
+    found = frame.select(lex.matches(raw_match_text(pl.col("t"), plain=plain)))
+    exact = found.select(lex.named(pl.first())).to_series().to_list()
+    looked_up = found.select(lex.named(pl.first(), exact=False)).to_series().to_list()
+    # the lookup as found is the exact names where it found every match
+    assert all(
+        got == want for got, want in zip(looked_up, exact, strict=True) if None not in got
+    )
+    return exact
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=8))
+def test_raw_text_matching_finds_what_match_text_finds(texts: list[str]) -> None:
+    for lex in (carriers(), models()):
+        assert _fast_names(lex, texts) == _reference_names(lex, texts)
+        plain = [t for t in texts if pl.select(is_plain(pl.lit(t))).item()]
+        if plain:  # the per-text check skipped: the same for plain texts
+            assert _fast_names(lex, plain, plain=True) == _reference_names(lex, plain)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, TEXTS)
+def test_pieces_no_match_may_span_match_as_the_joined_text(left: str, right: str) -> None:
+    frame = pl.DataFrame({"l": [left], "r": [right]})
+    raw_l, raw_r = raw_match_text(pl.col("l")), raw_match_text(pl.col("r"))
+    for lex in (carriers(), models()):
+        spans = frame.select(lex.may_span(raw_l, raw_r)).item()
+        joined = _reference_names(lex, [f"{left}\n{right}"])[0]
+        apart = _reference_names(lex, [left])[0] + _reference_names(lex, [right])[0]
+        if not spans:
+            assert joined == list(dict.fromkeys(apart))
+
+
+def test_a_match_across_pieces_is_caught() -> None:
+    frame = pl.DataFrame({"l": ["번이 갤럭시"], "r": ["S25 울트라 현완"]})
+    assert frame.select(models().may_span(raw_match_text(pl.col("l")),
+                                          raw_match_text(pl.col("r")))).item()
+
+
+def _reference_cues(body: str, op: str) -> dict:
+    """The cue rules written plainly (lowercased text, one `in` per word)."""
+    text = f"{body}\n{op}".lower()
+
+    def first(words: tuple[str, ...], where: str) -> str | None:
+        found = [(where.find(w), i, w) for i, w in enumerate(words) if w in where]
+        return min(found)[2] if found else None
+
+    def has(words: tuple[str, ...]) -> bool:
+        return any(w in text for w in words)
+
+    price = re.search(PRICE, text) is not None
+    pos, neg = (min(sum(w in text for w in ws), 3) for ws in (POSITIVE, NEGATIVE))
+    adv = min(sum(weight for weight, words in ADV_GROUPS if has(words)), 10) / 10
+    body_city, op_city = first(PROVINCES, body), first(PROVINCES, op)
+    asks = has(QUESTION) and not price
+    channel = ("오프라인" if body_city else "온라인" if has(ONLINE) else "오프라인"
+               if has(OFFLINE) or op_city else "unknown")
+    return {
+        "city": body_city or op_city, "channel": channel, "adv_score": adv,
+        "has_price": price,
+        "move_type": "번호이동" if has(("번이", "번호이동")) else "기기변경"
+        if has(("기변", "기기변경")) else "자급" if "자급" in text else None,
+        "contract": "공시지원" if "공시" in text else "선택약정" if has(("선약", "선택약정"))
+        else "무약정" if "무약정" in text else None,
+        "payment": "현금완납" if has(("현완", "현금완납")) else "할부" if "할부" in text else None,
+        "intent": "advertorial" if adv >= 0.7 else "question" if asks else "deal"
+        if price or pos >= 2 else "unclear",
+        "deal_candidate_score": min(max(
+            0.1 + 0.05 * pos - 0.2 * neg if asks
+            else 0.5 * price + (0.15 if price else 0.08) * pos - 0.2 * neg, 0.0), 1.0),
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(TEXTS, TEXTS), min_size=1, max_size=8))
+def test_cues_match_the_plain_rules(posts: list[tuple[str, str]]) -> None:
+    frame = pl.DataFrame({"body": [b for b, _ in posts], "op": [o for _, o in posts]})
+    got = frame.select(cues(pl.col("body"), pl.col("op"))).to_dicts()
+    for row, (body, op) in zip(got, posts, strict=True):
+        want = _reference_cues(body, op)
+        scores = ("adv_score", "deal_candidate_score")  # Polars divides by multiplying: ~1e-16
+        assert {k: row[k] for k in want if k not in scores} == {
+            k: v for k, v in want.items() if k not in scores}
+        assert [row[k] for k in scores] == pytest.approx([want[k] for k in scores])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=8))
+def test_capacity_matches_the_rule_on_lowercased_text(texts: list[str]) -> None:
+    def reference(text: str) -> str | None:
+        found = re.search(CAPACITY, text.lower())
+        if found is None:
+            return None
+        if found.group(1) is not None:
+            return "1TB" if found.group(1) == "1024" else f"{found.group(1)}GB"
+        return "1TB"
+
+    got = pl.DataFrame({"t": texts}).select(capacity(pl.col("t"))).to_series().to_list()
+    assert got == [reference(t) for t in texts]
