@@ -565,6 +565,95 @@ def test_blocked_sketching_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> 
     assert (minhash128(hashes, counts) == whole).all()
 
 
+# The vectorised sketch before the fast paths (np.minimum.at scatter, densification by probe
+# steps and by rank loops), kept as the reference the faster one must equal slot for slot.
+REF_SPARSE = 11
+REF_RANK_BY_SOURCE = np.ascontiguousarray(sig._RANK.T).astype(np.int16)
+REF_ORDER_BY_STEP = np.ascontiguousarray(sig._ORDER.T)
+
+
+def reference_sketch(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    rows = len(counts)
+    empty = np.uint64(2**64 - 1)
+    slots = np.full(rows * NUM_SLOTS, empty, dtype=np.uint64)
+    key = np.repeat(np.arange(rows, dtype=np.int64) << 7, counts)
+    key |= (hashes >> np.uint64(57)).astype(np.int64)
+    np.minimum.at(slots, key, hashes & np.uint64((1 << 57) - 1))
+    slots = slots.reshape(rows, NUM_SLOTS)
+    filled = slots != empty
+    per_row = filled.sum(axis=1)
+    dense = slots.copy()
+    flat, out = slots.ravel(), dense.ravel()
+    many = (per_row > REF_SPARSE) & (per_row < NUM_SLOTS)
+    pending = np.flatnonzero(~filled & many[:, None])
+    for step in range(NUM_SLOTS - 1):
+        if not len(pending):
+            break
+        slot = pending & (NUM_SLOTS - 1)
+        borrowed = flat[(pending ^ slot) | REF_ORDER_BY_STEP[step][slot]]
+        found = borrowed != empty
+        out[pending[found]] = borrowed[found]
+        pending = pending[~found]
+    single = np.flatnonzero(per_row == 1)
+    if len(single):
+        dense[single] = slots[single].min(axis=1)[:, None]
+    for count in range(2, REF_SPARSE + 1):
+        chosen = np.flatnonzero(per_row == count)
+        if not len(chosen):
+            continue
+        sources = np.nonzero(filled[chosen])[1].reshape(len(chosen), count)
+        values = slots[chosen[:, None], sources]
+        best_rank = REF_RANK_BY_SOURCE[sources[:, 0]]
+        best = np.repeat(values[:, :1], NUM_SLOTS, axis=1)
+        for j in range(1, count):
+            rank = REF_RANK_BY_SOURCE[sources[:, j]]
+            better = rank < best_rank
+            best_rank = np.where(better, rank, best_rank)
+            best = np.where(better, values[:, j : j + 1], best)
+        dense[chosen] = np.where(filled[chosen], slots[chosen], best)
+    return dense
+
+
+@st.composite
+def flat_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of 0-400 hashes (many of 1-20: the few-items path, and 12-20: both sides of its
+    limit), sometimes crowded into a few slots or with repeated hashes."""
+    seed = draw(st.integers(0, 2**32))
+    rng = np.random.default_rng(seed)
+    high = draw(st.sampled_from([3, 17, 21, 60, 140, 400]))
+    counts = rng.integers(0, high, draw(st.integers(1, 60)))
+    hashes = rng.integers(0, 2**64, int(counts.sum()), dtype=np.uint64, endpoint=False)
+    if draw(st.booleans()):  # few distinct slots: repeated slots and sparse rows
+        slot = rng.integers(0, draw(st.integers(1, 20)), len(hashes)).astype(np.uint64)
+        hashes = (hashes & np.uint64((1 << 57) - 1)) | (slot << np.uint64(57))
+    if draw(st.booleans()) and len(hashes):  # repeated items within and across rows
+        hashes = hashes[rng.integers(0, max(len(hashes) // 4, 1), len(hashes))]
+    return hashes, counts
+
+
+@settings(max_examples=150, deadline=None)
+@given(flat_sets(), st.sampled_from([1, 3, 8, 4_096]))
+def test_fast_sketch_equals_the_reference(
+    sets: tuple[np.ndarray, np.ndarray], block_rows: int
+) -> None:
+    """The sketch paths (scatter by repeated assignment, few-items rows, probe walk, rank keys,
+    blocks) give the reference's slots; simhash64 in blocks equals one block."""
+    hashes, counts = sets
+    present = counts > 0
+    expected = np.full((len(counts), NUM_SLOTS), 2**64 - 1, dtype=np.uint64)
+    kept = np.repeat(present, counts)
+    expected[present] = reference_sketch(hashes[kept], counts[present])
+    whole_simhash = simhash64(hashes, counts)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sig, "_BLOCK_ROWS", block_rows)
+        got = minhash128(hashes, counts)
+        stored = sig._sketch(hashes[kept], counts[present], ">u8")
+        blocked_simhash = simhash64(hashes, counts)
+    assert (got == expected).all()
+    assert stored.dtype == np.dtype(">u8") and (stored == expected[present]).all()
+    assert (blocked_simhash == whole_simhash).all()
+
+
 def test_extra_embed_fields_are_ignored() -> None:
     embed = {"type": "X", "url": "https://x.com/a/status/42", "provider": "x", "thumbnail": None}
     frame = posts({"content": LONG}).with_columns(embeds=pl.lit([embed]))
