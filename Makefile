@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench bench-full ui conventions
+.PHONY: install demo test test-scale-out bench bench-full ui conventions
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: install
 	$(BIN)/python scripts/typecheck.py
 	$(BIN)/python scripts/typecheck.py -p dag
 	$(BIN)/pytest
+
+# The deployment tests (Celery workers on Redis, queued runs, an instance on PostgreSQL).
+test-scale-out: install
+	$(BIN)/pytest -m scale_out
 
 # Benchmark gates: quick mode (CI) and the full mode that refreshes docs/benchmarks.md.
 bench: install

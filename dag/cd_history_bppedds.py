@@ -6,7 +6,7 @@ import polars as pl
 from contracts import column_schema, contract_check, polars_schema
 from contracts.cd import CdBppedds, CdHistoricalBppedds
 from dag.cd_bppedd_processing import BPPEDD_VALUES
-from dag.cd_history_common import HISTORY_TAGS, history_months, month_end_series
+from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, history_months, month_end_series
 from dag.cd_raw_ingestion import BPPEDD_COLUMNS
 from dag.cd_source import KrxSource
 from dag.partitions import cd_monthly_history_partition
@@ -16,7 +16,7 @@ from dag_io import lake
 @dg.asset(
     group_name="CD",
     partitions_def=cd_monthly_history_partition,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=HISTORY_BACKFILL,
     io_manager_key="parquet_io_manager",  # archival month-end history: plain hive Parquet
     kinds={"polars", "parquet"},
     tags=HISTORY_TAGS,

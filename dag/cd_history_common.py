@@ -10,8 +10,9 @@ the daily partitions start still get the id `cd_security` would give them).
 
 import calendar
 import datetime as dt
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -25,6 +26,25 @@ from dag.common import CD_TAGS, elapsed, tags
 from dag.partitions import CD_EXCHANGES
 
 HISTORY_TAGS = tags("silver", CD_TAGS)
+
+# A history backfill is split into runs of at most this many months (issue 19: a 20-year range
+# runs as parallel chunks on several workers). Each run replaces exactly its own monthly
+# partitions, so a chunk re-run is idempotent. Read once, when the code location loads.
+BACKFILL_MAX_PARTITIONS_ENV = "DAG_BACKFILL_MAX_PARTITIONS_PER_RUN"
+DEFAULT_BACKFILL_MAX_PARTITIONS = 12
+
+
+def history_backfill_policy(environ: Mapping[str, str]) -> dg.BackfillPolicy:
+    """`BackfillPolicy.multi_run` with DAG_BACKFILL_MAX_PARTITIONS_PER_RUN months per run."""
+    value = environ.get(BACKFILL_MAX_PARTITIONS_ENV, "").strip()
+    if not value:
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=DEFAULT_BACKFILL_MAX_PARTITIONS)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{BACKFILL_MAX_PARTITIONS_ENV}={value!r}: expected an integer >= 1")
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=int(value))
+
+
+HISTORY_BACKFILL = history_backfill_policy(os.environ)
 
 
 def history_months(context: dg.AssetExecutionContext) -> list[dt.date]:

@@ -5,7 +5,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check, polars_schema
 from contracts.cd import CdHistoricalPrices, CdPrices
-from dag.cd_history_common import HISTORY_TAGS, history_months, month_end_series
+from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, history_months, month_end_series
 from dag.cd_price_processing import PRICE_VALUES
 from dag.cd_raw_ingestion import PRICE_COLUMNS
 from dag.cd_source import KrxSource
@@ -16,7 +16,7 @@ from dag_io import lake
 @dg.asset(
     group_name="CD",
     partitions_def=cd_monthly_history_partition,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=HISTORY_BACKFILL,
     io_manager_key="parquet_io_manager",  # archival month-end history: plain hive Parquet
     kinds={"polars", "parquet"},
     tags=HISTORY_TAGS,

@@ -61,6 +61,7 @@ from dag import cd_logo_assets, ds_logo_assets
 
 # isort: split
 from dag.conventions import assert_lake_config
+from dag.executors import project_executor
 from dag.jobs import all_jobs
 from dag.resources import build_resources
 from dag.schedules import all_schedules
@@ -126,5 +127,6 @@ defs = assert_lake_config(
         schedules=all_schedules,
         sensors=all_sensors,
         resources=build_resources(),
+        executor=project_executor,
     )
 )

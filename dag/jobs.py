@@ -31,6 +31,19 @@ def max_runtime(hours: int) -> dict[str, str]:
     return {MAX_RUNTIME_TAG: str(hours * HOUR)}
 
 
+# Queued runs (dag/dagster.yaml `concurrency.runs`): at most one in-progress run per value of this
+# tag. Jobs whose runs rewrite the same unpartitioned gold tables (CD's security/company layer,
+# NPS's company layer) share a value, so two runs for different partitions take turns instead of
+# failing one of them on a Delta commit conflict. The CD month-end history writes only its own
+# monthly partitions and carries none: its chunked backfill runs side by side.
+SERIAL_TAG = "dag/serial"
+
+
+def serial(group: str) -> dict[str, str]:
+    """The run tag that queues a job's runs behind every other run of `group`."""
+    return {SERIAL_TAG: group}
+
+
 nps_targets = dg.AssetSelection.groups("NPS")
 # All four bronze series are roots (cd_prices is not downstream of cd_stockcode): select the group.
 cd_daily_targets = dg.AssetSelection.groups("CD") - CD_TURSO_LOADS - CD_HISTORY
@@ -42,7 +55,7 @@ nps_history_job = dg.define_asset_job(
     config=IN_PROCESS,
     description="NPS end to end per month: raw CSV to PostgreSQL and the company layer",
     # A month takes minutes; a single-run range over years of months takes hours.
-    tags={"domain": "pension", "data_tier": "mixed", **max_runtime(hours=6)},
+    tags={"domain": "pension", "data_tier": "mixed", **serial("nps_gold"), **max_runtime(hours=6)},
 )
 
 cd_daily_update_job = dg.define_asset_job(
@@ -50,7 +63,10 @@ cd_daily_update_job = dg.define_asset_job(
     selection=cd_daily_targets,
     config=IN_PROCESS,
     description="KRX daily update per (date, exchange): bronze to gold and the PostgreSQL loads",
-    tags={"domain": "stock", "data_tier": "mixed", "type": "daily_update", **max_runtime(hours=2)},
+    tags={
+        "domain": "stock", "data_tier": "mixed", "type": "daily_update", **serial("cd_gold"),
+        **max_runtime(hours=2),
+    },
 )
 
 cd_daily_update_turso_job = dg.define_asset_job(
@@ -59,7 +75,11 @@ cd_daily_update_turso_job = dg.define_asset_job(
     config=IN_PROCESS,
     description="Load CD's gold serving tables into Turso (same tables and loader as PostgreSQL)",
     # Turso Cloud loads go row batch by row batch through a local replica: slower than PostgreSQL.
-    tags={"domain": "stock", "data_tier": "gold", "target": "turso", **max_runtime(hours=2)},
+    # It reads the gold tables the daily update rewrites: the two never run at once.
+    tags={
+        "domain": "stock", "data_tier": "gold", "target": "turso", **serial("cd_gold"),
+        **max_runtime(hours=2),
+    },
 )
 
 cd_history_job = dg.define_asset_job(
@@ -178,7 +198,10 @@ def _logos_job(prefix: str, updates: str, what: str) -> Any:
         config=IN_PROCESS,
         description=f"{prefix.upper()} logos: crawl, list the source bucket, convert changed PNGs "
         f"to WebP, publish both to the target bucket and upsert {what}",
-        tags={"source": prefix.upper(), "type": "logos", **max_runtime(hours=2)},
+        tags={
+            "source": prefix.upper(), "type": "logos", **serial(f"{prefix}_logos"),
+            **max_runtime(hours=2),
+        },
     )
 
 

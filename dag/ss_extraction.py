@@ -19,7 +19,7 @@ import json
 import os
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
@@ -42,6 +42,9 @@ from dag.ss_common import (
 from dag.ss_dictionary import seed
 from dag.ss_rules import deal_candidates
 from dag_io import lake
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 KEY = ["post_id", "url", "scenario"]
 MONEY = ("upfront", "support_cash", "device_finance_total", "device_finance_months",
@@ -215,10 +218,12 @@ def merge_answers(candidates: pl.DataFrame, calls: list[LlmCall], schema: dict[s
                      "llm_tokens": call.tokens, "llm_error": problem,
                      **{f"llm_{f}": answer.get(f) for f in (*FILLED, *ANSWERED)},
                      "llm_addons_detail": None if detail is None else addons_json(detail)})
-    llm_schema = {"key": pl.String, "llm_model": pl.String, "llm_latency_ms": pl.Float64,
-                  "llm_tokens": pl.Int64, "llm_error": pl.String,
-                  **{f"llm_{f}": pl.String for f in FILLED},
-                  **{f"llm_{f}": dtype for f, dtype in ANSWERED.items()}}
+    llm_schema: dict[str, PolarsDataType] = {
+        "key": pl.String, "llm_model": pl.String, "llm_latency_ms": pl.Float64,
+        "llm_tokens": pl.Int64, "llm_error": pl.String,
+        **{f"llm_{f}": pl.String for f in FILLED},
+        **{f"llm_{f}": dtype for f, dtype in ANSWERED.items()},
+    }
     answers = pl.DataFrame(rows, schema=llm_schema)
     missing = {"channel": "unknown"}
     joined = candidates.join(answers, on="key", how="left")

@@ -88,10 +88,9 @@ def _count_of(mask: pl.Expr, words: tuple[str, ...], cap: int) -> pl.Expr:
 
 def _first_cue(mask: pl.Expr, table: tuple[tuple[str, tuple[str, ...]], ...]) -> pl.Expr:
     """The label of the first row of `table` whose words occur, null when none."""
-    out = pl.when(_any_of(mask, table[0][1])).then(pl.lit(table[0][0]))
-    for label, words in table[1:]:
-        out = out.when(_any_of(mask, words)).then(pl.lit(label))
-    return out
+    return pl.coalesce(
+        pl.when(_any_of(mask, words)).then(pl.lit(label)) for label, words in table
+    )
 
 
 def op_comment_frame(frame: pl.DataFrame) -> pl.Series:

@@ -2,11 +2,14 @@
 
 Every command runs from the repository root against a temporary DAGSTER_HOME (the committed
 `dag/dagster.yaml` template copied in, as `python -m dag.instance` does) and a temporary
-DAG_DATA_DIR, with PostgreSQL pointed at the test server and small sample sizes.
+DAG_DATA_DIR, with PostgreSQL pointed at the test server and small sample sizes. The template
+queues launched runs (QueuedRunCoordinator): the `operating` instance has a `dagster-daemon run`
+that starts them, as `dagster dev` does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import httpx
 import pytest
 
@@ -34,6 +38,8 @@ TEMPLATE = REPO_ROOT / "dag" / "dagster.yaml"
 LOCATION = "dag"
 REPOSITORY = "__repository__"
 SERVER_START_DEADLINE_SEC = 120.0
+# The daemon loads the code location before its first heartbeat.
+DAEMON_START_DEADLINE_SEC = 120.0
 CLI_TIMEOUT_SEC = 300.0
 # Small samples keep every CLI run to seconds: NPS rows per month, CD share of the KRX universe.
 NPS_SAMPLE_ROWS = "300"
@@ -196,9 +202,15 @@ def operating(
         for name in databases.values():
             conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_operating(
+        ops = make_operating(
             tmp_path_factory.mktemp("operating"), postgres_env(postgres_server_resource, databases)
         )
+        # The instance's storage is created here, once: a daemon and a CLI process creating a new
+        # SQLite instance at the same time race on its schema migrations ("more than one head").
+        dg.DagsterInstance.from_config(str(ops.home)).dispose()
+        # `dagster job launch` queues its run: the daemon dequeues and starts it.
+        with running_daemon(ops.env, ops.home / "daemon.log"):
+            yield ops
     finally:
         with psycopg.connect(postgres_server_url, autocommit=True) as conn:
             for name in databases.values():
@@ -302,3 +314,45 @@ def stop_group(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=20)
+
+
+def daemon_heartbeats(home: Path) -> set[str]:
+    """The daemon types with a heartbeat in the instance at `home` (an instance yaml's `env:`
+    values, e.g. DAGSTER_PG_*, are read from this process's environment)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return set(instance.get_daemon_heartbeats())
+
+
+@contextmanager
+def running_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run` from the repository root (code location via [tool.dagster]) on
+    `env`'s instance, once its run queue has a heartbeat; stopped with its code server after."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the code server stops with it
+        )
+    try:
+        deadline = time.monotonic() + DAEMON_START_DEADLINE_SEC
+        while "QUEUED_RUN_COORDINATOR" not in daemon_heartbeats(Path(env["DAGSTER_HOME"])):
+            assert process.poll() is None, (
+                f"dagster-daemon exited {process.returncode}:\n{log.read_text()[-6000:]}"
+            )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"dagster-daemon: no run queue heartbeat after {DAEMON_START_DEADLINE_SEC}s:"
+                    f"\n{log.read_text()[-6000:]}"
+                )
+            time.sleep(1.0)
+        yield process
+    finally:
+        stop_group(process)
+        # A code server or run worker of the daemon's that outlived it (same process group).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

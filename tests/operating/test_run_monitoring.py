@@ -39,8 +39,10 @@ LAUNCH_TIMEOUT_SEC = 180.0
 STARTED_DEADLINE_SEC = 120.0
 FAILED_DEADLINE_SEC = 120.0
 STOP_TIMEOUT_SEC = 20.0
-# Shortened timings for the test instance; everything else is the committed template.
+# Shortened timings and the default run coordinator for the test instance (see `monitored`);
+# everything else is the committed template.
 TEST_MONITORING = {"poll_interval_seconds": 1, "start_timeout_seconds": 60}
+DEFAULT_COORDINATOR = {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}
 
 SLEEPY_LOCATION = '''
 import os
@@ -173,6 +175,9 @@ def monitored(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     home.mkdir()
     config = template()
     config["run_monitoring"].update(TEST_MONITORING)
+    # The launch starts its run at once (the template queues it for the daemon, which this test
+    # starts only after the kill): the default coordinator, the rest of the template unchanged.
+    config["run_coordinator"] = DEFAULT_COORDINATOR
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": "ignore"}
     yield home, env
