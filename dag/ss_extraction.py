@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import polars as pl
+from jsonschema import Draft202012Validator, ValidationError
 
 from contracts import column_schema, contract_check, polars_schema
 from contracts.ss import CONTRACTS, SsDealCandidates, SsDealsExtracted, SsQuarantine
@@ -138,56 +139,21 @@ def prompt(row: dict[str, Any]) -> str:
             f"[COMMENTS_OP] {row['op_comments']}")
 
 
-def _integer(value: Any) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
-
-
-def _text(value: Any) -> bool:
-    return value is None or isinstance(value, str)
-
-
-def addon_problem(index: int, item: Any) -> str | None:
-    """What breaks the schema in `addons_detail[index]` (None: it follows it)."""
-    where = f"addons_detail[{index}]"
-    if not isinstance(item, dict):
-        return f"{where} {item!r} is not an object"
-    missing = [k for k in ADDON_KEYS if k not in item]
-    if missing:
-        return f"{where} lacks {missing}"
-    extra = sorted(set(item) - set(ADDON_KEYS))
-    if extra:
-        return f"{where} has unexpected {extra}"
-    if not isinstance(item["name"], str):
-        return f"{where}.name {item['name']!r} is not a string"
-    bad = next((k for k in ("fee", "months") if not _integer(item[k])), None)
-    if bad is not None:
-        return f"{where}.{bad} {item[bad]!r} is not an integer or null"
-    return None if _text(item["note"]) else f"{where}.note {item['note']!r} is not a string or null"
-
-
 def answer_problem(answer: Answer, schema: dict[str, Any]) -> str | None:
-    """What breaks the schema in an answer, naming the field (None: it follows it)."""
-    properties = schema["properties"]
-    missing = [name for name in properties if name not in answer]
-    if missing:
-        return f"missing fields {missing}"
-    extra = sorted(set(answer) - set(properties))
-    if extra:
-        return f"unexpected fields {extra}"
-    for name, spec in properties.items():
-        value = answer[name]
-        if "enum" in spec and value not in spec["enum"]:
-            return f"{name} {value!r} is not one of the schema's enum"
-        if name in INTEGERS and not _integer(value):
-            return f"{name} {value!r} is not an integer"
-        if name in FILLED and not _text(value):
-            return f"{name} {value!r} is not a string"
-    if answer["contract_extra_support"] not in (True, False, None):
-        return f"contract_extra_support {answer['contract_extra_support']!r} is not a boolean"
-    detail = answer["addons_detail"]
-    if not isinstance(detail, list):
-        return f"addons_detail {detail!r} is not an array"
-    return next((p for i, item in enumerate(detail) if (p := addon_problem(i, item))), None)
+    """What breaks the JSON schema in an answer, naming the field (`addons_detail[1].fee: ...`);
+    None when it follows it. Missing or unexpected fields first, then the fields in schema order,
+    so the message is the same whatever order the validator finds them in."""
+    order = {name: i for i, name in enumerate(schema["properties"])}
+
+    def rank(error: ValidationError) -> tuple[int, int, str]:
+        path = list(error.path)
+        return (len(path) > 0, order.get(str(path[0]), -1) if path else -1, str(path[1:]))
+
+    error = min(Draft202012Validator(schema).iter_errors(answer), key=rank, default=None)
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
+    return f"{where.lstrip('.')}: {error.message}" if where else error.message
 
 
 def addons_json(detail: list[dict[str, Any]]) -> str:

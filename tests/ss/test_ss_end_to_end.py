@@ -51,6 +51,7 @@ def test_sample_crawl_runs_end_to_end_and_reingest_is_idempotent(
     data_dir: Path, postgres_resource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dag.ss_demo import ingest, reports, run_ss_demo
+    from tests.ss.test_ss_llm_fields import assert_sample_fills_the_new_fields
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.setenv("IS_SENSOR_SETTLE_SECONDS", "0")
@@ -60,6 +61,7 @@ def test_sample_crawl_runs_end_to_end_and_reingest_is_idempotent(
         deals = postgres_resource.read("deals")
         assert deals.height > 10
         assert set(deals["carrier"]) <= {"SKT", "KT", "LGU+", "MVNO"}
+        assert_sample_fills_the_new_fields(deals)
         first = deals.sort("deal_hash")
         # the same files again: the same deals, no duplicates
         for key in instance.get_dynamic_partitions("ss_crawl_files"):

@@ -127,7 +127,7 @@ def test_llm_answers_fill_missing_fields_and_invalid_enum_is_quarantined(llm_ser
     assert (ok["channel"], ok["store"], ok["upfront"]) == ("온라인", "강남점", 350_000)
     assert ok["quarantine_reason"] is None
     assert out["2"]["quarantine_reason"] == "llm_invalid_answer"
-    assert "carrier 'SK Telecom'" in out["2"]["llm_error"]
+    assert "carrier: 'SK Telecom' is not one of" in out["2"]["llm_error"]
     assert out["3"]["quarantine_reason"] == "non_deal"
     assert out["4"]["quarantine_reason"] == "advertorial_high"
 
