@@ -194,14 +194,7 @@ def operating(
     postgres_server_resource: PostgresResource,
 ) -> Iterator[Operating]:
     """A fresh DAGSTER_HOME + DAG_DATA_DIR, PostgreSQL databases `nps`/`cd` on the test server."""
-    import psycopg
-
-    suffix = uuid.uuid4().hex[:8]
-    databases = {p: f"op_{p}_{suffix}" for p in ("nps", "cd", "ds", "is")}
-    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
-        for name in databases.values():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with throwaway_databases(postgres_server_url, "op") as databases:
         ops = make_operating(
             tmp_path_factory.mktemp("operating"), postgres_env(postgres_server_resource, databases)
         )
@@ -211,8 +204,28 @@ def operating(
         # `dagster job launch` queues its run: the daemon dequeues and starts it.
         with running_daemon(ops.env, ops.home / "daemon.log"):
             yield ops
+
+
+PROJECT_DATABASES = ("nps", "cd", "ds", "is")
+
+
+@contextmanager
+def throwaway_databases(
+    server_url: str, prefix: str, projects: tuple[str, ...] = PROJECT_DATABASES
+) -> Iterator[dict[str, str]]:
+    """One new database per project on the test server (`<prefix>_<project>_<random>`), dropped
+    afterwards: {project: database name}."""
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:8]
+    databases = {p: f"{prefix}_{p}_{suffix}" for p in projects}
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for name in databases.values():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield databases
     finally:
-        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        with psycopg.connect(server_url, autocommit=True) as conn:
             for name in databases.values():
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

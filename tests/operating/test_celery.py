@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from tests.operating.conftest import (
     make_operating,
     postgres_env,
     stop_group,
+    throwaway_databases,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.scale_out]
@@ -112,19 +112,8 @@ def operating_on_databases(
     root: Path, server_url: str, server: Any, extra_env: dict[str, str]
 ) -> Iterator[Operating]:
     """`make_operating` with its own PostgreSQL databases (the CD loads), dropped afterwards."""
-    import psycopg
-
-    suffix = uuid.uuid4().hex[:8]
-    databases = {p: f"cel_{p}_{suffix}" for p in ("nps", "cd", "ds", "is")}
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in databases.values():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with throwaway_databases(server_url, "cel") as databases:
         yield make_operating(root, {**postgres_env(server, databases), **extra_env})
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            for name in databases.values():
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def celery_app(url: str) -> Any:
