@@ -21,7 +21,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.cd import NO_COMPANY_TYPES, CdSearchNames
-from dag.common import CD_TAGS, elapsed, tags
+from dag.common import CD_GOLD_POOL, CD_TAGS, elapsed, tags
 
 LETTER_READINGS: dict[str, str] = {
     "A": "에이", "B": "비", "C": "씨", "D": "디", "E": "이", "F": "에프", "G": "지",
@@ -130,6 +130,7 @@ def search_names(company: pl.LazyFrame, security: pl.LazyFrame) -> pl.LazyFrame:
 
 
 @dg.asset(
+    pool=CD_GOLD_POOL,
     group_name="CD",
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",

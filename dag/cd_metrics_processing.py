@@ -13,7 +13,7 @@ import polars as pl
 from contracts import column_schema, contract_check
 from contracts.cd import CdCompanyMetrics, CdSecurityMetrics, CdSecurityRanks
 from dag.cd_metrics_rules import company_metrics, latest_security_metrics, security_ranks
-from dag.common import CD_TAGS, elapsed, tags
+from dag.common import CD_GOLD_POOL, CD_TAGS, elapsed, tags
 
 GOLD_TAGS = tags("gold", CD_TAGS)
 
@@ -28,6 +28,7 @@ def _latest_date(frame: pl.DataFrame, column: str) -> str:
 
 
 @dg.asset(
+    pool=CD_GOLD_POOL,
     group_name="CD",
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
@@ -61,6 +62,7 @@ def cd_security_metrics(
 
 
 @dg.asset(
+    pool=CD_GOLD_POOL,
     group_name="CD",
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
@@ -93,6 +95,7 @@ def cd_company_metrics(
 
 
 @dg.asset(
+    pool=CD_GOLD_POOL,
     group_name="CD",
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",

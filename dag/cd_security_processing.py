@@ -21,7 +21,7 @@ from polars.expr.whenthen import ChainedThen, Then
 
 from contracts import column_schema, contract_check
 from contracts.cd import CdCompany, CdSecurity
-from dag.common import CD_TAGS, elapsed, tags
+from dag.common import CD_GOLD_POOL, CD_TAGS, elapsed, tags
 
 COMMON_SHARE = "보통주"
 # Preferred-share codes end in 5, 7, 9 or a letter (005935, 005387, 00104K); common ones in 0.
@@ -188,6 +188,7 @@ def build_companies(securities: pl.LazyFrame) -> pl.LazyFrame:
 
 
 @dg.asset(
+    pool=CD_GOLD_POOL,
     group_name="CD",
     backfill_policy=dg.BackfillPolicy.single_run(),  # lets a silver tier range run include it
     io_manager_key="delta_io_manager",
@@ -223,6 +224,7 @@ def cd_security(cd_stockcode: pl.LazyFrame) -> dg.Output[pl.LazyFrame]:
 
 
 @dg.asset(
+    pool=CD_GOLD_POOL,
     group_name="CD",
     backfill_policy=dg.BackfillPolicy.single_run(),  # lets a silver tier range run include it
     io_manager_key="delta_io_manager",

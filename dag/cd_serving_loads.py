@@ -37,7 +37,7 @@ from dag.cd_serving_tables import (
     search_name_table,
     security_table,
 )
-from dag.common import CD_TAGS
+from dag.common import CD_GOLD_POOL, CD_TAGS
 from dag.partitions import daily_exchange_category_partition
 from dag.serving import LoadMode, Serving, serving_asset
 
@@ -82,6 +82,7 @@ def cd_serving_pair(
             tags=CD_TAGS,
             partitions_def=daily_exchange_category_partition if daily else None,
             partition_by=PARTITION_BY if daily else None,
+            pool=None if daily else CD_GOLD_POOL,  # whole-table loads take turns across runs
         )
         pair.append(serving_asset(spec, build))
     (postgres, postgres_check), (turso, turso_check) = pair

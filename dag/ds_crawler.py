@@ -28,6 +28,7 @@ import pandera.polars as pa
 import polars as pl
 
 from contracts import column_schema
+from dag.common import logos_pool
 from dag.ds_bucket import LogoBuckets
 from dag_io import LoadError
 
@@ -107,6 +108,7 @@ def crawler_asset(
     crawler.__doc__ = (f"{p} company logos the crawler uploaded to the source bucket "
                        f"(`clogo-<id>.png`), from its Dagster Pipes messages.")
     return dg.asset(
+        pool=logos_pool(prefix),
         name=crawler.__name__, group_name="DS", kinds={"python", "s3"}, tags=asset_tags,
         metadata={"dagster/column_schema": column_schema(model),
                   "command": f"{p}_CRAWLER_COMMAND, {p}_CRAWLER_DOCKER_IMAGE or the sample"},
@@ -156,6 +158,7 @@ def cleanup_asset(
     cleanup.__doc__ = (f"Objects deleted from a {prefix.upper()} logo bucket by a confirmed "
                        "clean-up (run by hand only; in no job, schedule or sensor).")
     return dg.asset(
+        pool=logos_pool(prefix),
         name=cleanup.__name__, group_name="DS", kinds={"python", "s3"}, tags=asset_tags,
         metadata={"dagster/column_schema": column_schema(model)},
         required_resource_keys={buckets_key},

@@ -40,7 +40,7 @@ from contracts.ds import (
     DsLogoSources,
     DsLogoWebp,
 )
-from dag.common import elapsed, tags
+from dag.common import elapsed, logos_pool, tags
 from dag.ds_bucket import LogoBuckets
 from dag.ds_crawler import cleanup_asset, crawler_asset, known_companies
 from dag.ds_logos import (
@@ -117,6 +117,7 @@ def logo_assets(g: LogoGroup) -> list[dg.AssetsDefinition | dg.AssetChecksDefini
     sources.__name__ = f"{p}_logo_sources"
     sources.__doc__ = f"Logos (`clogo-<company id>.png`) in the {p.upper()} source bucket."
     sources_asset = dg.asset(
+        pool=logos_pool(p),
         name=sources.__name__, group_name="DS", kinds={"polars", "deltalake", "s3"},
         tags=g.tags("bronze"), io_manager_key=LAKE, deps=[crawler],
         metadata={**lake(), "dagster/column_schema": column_schema(c["sources"])},
@@ -140,6 +141,7 @@ def logo_assets(g: LogoGroup) -> list[dg.AssetsDefinition | dg.AssetChecksDefini
     files.__doc__ = (f"The {p.upper()} logo manifest: company id, PNG checksum, WebP key, sizes "
                      "and status (converted, unchanged, invalid_image, unknown_company).")
     files_asset = dg.asset(
+        pool=logos_pool(p),
         name=files.__name__, group_name="DS", kinds={"polars", "deltalake", "s3"},
         tags=g.tags("silver"), io_manager_key=LAKE, metadata=_keyed(c["files"]),
         ins={"listing": dg.AssetIn(sources_asset.key)},
@@ -172,6 +174,7 @@ def logo_assets(g: LogoGroup) -> list[dg.AssetsDefinition | dg.AssetChecksDefini
     webp.__doc__ = (f"{p.upper()} logos published to the target bucket: the PNG and its WebP "
                     "(quality 80, lossless when smaller), by checksum; invalid images never.")
     webp_asset = dg.asset(
+        pool=logos_pool(p),
         name=webp.__name__, group_name="DS", kinds={"polars", "deltalake", "s3"},
         tags=g.tags("silver"), io_manager_key=LAKE, metadata=_keyed(c["webp"]),
         ins={"manifest": dg.AssetIn(files_asset.key)},
@@ -208,7 +211,7 @@ def logo_assets(g: LogoGroup) -> list[dg.AssetsDefinition | dg.AssetChecksDefini
     updates.__name__ = g.updates_name
     updates.__doc__ = spec.description
     updates_asset = dg.asset(
-        name=g.updates_name, group_name="DS", kinds={"polars", "postgres"},
+        name=g.updates_name, group_name="DS", pool=logos_pool(p), kinds={"polars", "postgres"},
         tags={**g.tags("gold"), "target": "postgres"}, description=spec.description,
         metadata={"target_table": g.serving_table,
                   "dagster/column_schema": column_schema(c["updates"])},

@@ -7,6 +7,8 @@ from typing import Any
 
 import dagster as dg
 
+from dag.common import CD_GOLD_POOL, NPS_GOLD_POOL, logos_pool
+
 # Turso load assets carry tags {"target": "turso"}; they run in their own job, after the update.
 CD_TURSO_LOADS = dg.AssetSelection.tag("target", "turso")
 CD_HISTORY = dg.AssetSelection.assets(
@@ -35,7 +37,9 @@ def max_runtime(hours: int) -> dict[str, str]:
 # tag. Jobs whose runs rewrite the same unpartitioned gold tables (CD's security/company layer,
 # NPS's company layer) share a value, so two runs for different partitions take turns instead of
 # failing one of them on a Delta commit conflict. The CD month-end history writes only its own
-# monthly partitions and carries none: its chunked backfill runs side by side.
+# monthly partitions and carries none: its chunked backfill runs side by side. The value is the
+# name of the concurrency pool those tables' assets are in (dag.common): a run launched by asset
+# selection carries no job tag, and its steps take turns in the pool instead.
 SERIAL_TAG = "dag/serial"
 
 
@@ -55,7 +59,9 @@ nps_history_job = dg.define_asset_job(
     config=IN_PROCESS,
     description="NPS end to end per month: raw CSV to PostgreSQL and the company layer",
     # A month takes minutes; a single-run range over years of months takes hours.
-    tags={"domain": "pension", "data_tier": "mixed", **serial("nps_gold"), **max_runtime(hours=6)},
+    tags={
+        "domain": "pension", "data_tier": "mixed", **serial(NPS_GOLD_POOL), **max_runtime(hours=6)
+    },
 )
 
 cd_daily_update_job = dg.define_asset_job(
@@ -64,7 +70,7 @@ cd_daily_update_job = dg.define_asset_job(
     config=IN_PROCESS,
     description="KRX daily update per (date, exchange): bronze to gold and the PostgreSQL loads",
     tags={
-        "domain": "stock", "data_tier": "mixed", "type": "daily_update", **serial("cd_gold"),
+        "domain": "stock", "data_tier": "mixed", "type": "daily_update", **serial(CD_GOLD_POOL),
         **max_runtime(hours=2),
     },
 )
@@ -77,7 +83,7 @@ cd_daily_update_turso_job = dg.define_asset_job(
     # Turso Cloud loads go row batch by row batch through a local replica: slower than PostgreSQL.
     # It reads the gold tables the daily update rewrites: the two never run at once.
     tags={
-        "domain": "stock", "data_tier": "gold", "target": "turso", **serial("cd_gold"),
+        "domain": "stock", "data_tier": "gold", "target": "turso", **serial(CD_GOLD_POOL),
         **max_runtime(hours=2),
     },
 )
@@ -199,7 +205,7 @@ def _logos_job(prefix: str, updates: str, what: str) -> Any:
         description=f"{prefix.upper()} logos: crawl, list the source bucket, convert changed PNGs "
         f"to WebP, publish both to the target bucket and upsert {what}",
         tags={
-            "source": prefix.upper(), "type": "logos", **serial(f"{prefix}_logos"),
+            "source": prefix.upper(), "type": "logos", **serial(logos_pool(prefix)),
             **max_runtime(hours=2),
         },
     )

@@ -32,7 +32,7 @@ from contracts.nps import (
     NpsMatchAudit,
     NpsReviewQueue,
 )
-from dag.common import NPS_TAGS, elapsed, tags
+from dag.common import NPS_GOLD_POOL, NPS_TAGS, elapsed, tags
 from dag.nps_company_matching import (
     company_alias,
     dim_company,
@@ -149,6 +149,7 @@ def nps_fact_pension_monthly(
 
 
 @dg.asset(
+    pool=NPS_GOLD_POOL,
     group_name="NPS",
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",
@@ -178,6 +179,7 @@ def nps_dim_company(nps_match_audit: pl.LazyFrame) -> dg.Output[pl.DataFrame]:
 
 
 @dg.asset(
+    pool=NPS_GOLD_POOL,
     group_name="NPS",
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",

@@ -16,7 +16,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check
 from contracts.nps import NpsCompanyGrowth, NpsIndustryMonthlyStats, NpsRegionMonthlyStats
-from dag.common import NPS_TAGS, elapsed, tags
+from dag.common import NPS_GOLD_POOL, NPS_TAGS, elapsed, tags
 from dag.partitions import nps_monthly_partition
 from dag_io import lake
 
@@ -175,6 +175,7 @@ def nps_region_monthly_stats(
 
 
 @dg.asset(
+    pool=NPS_GOLD_POOL,
     group_name="NPS",
     backfill_policy=dg.BackfillPolicy.single_run(),
     io_manager_key="delta_io_manager",

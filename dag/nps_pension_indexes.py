@@ -14,7 +14,7 @@ import polars as pl
 
 from contracts import column_schema, contract_check, validate_frame
 from contracts.nps import NpsPensionIndexes
-from dag.common import NPS_TAGS, elapsed, tags
+from dag.common import NPS_GOLD_POOL, NPS_TAGS, elapsed, tags
 from dag.nps_serving_loads import PENSION_TABLE
 from dag_io import ExtensionStatus, IndexSpec, PostgresResource
 
@@ -86,6 +86,7 @@ def ensure_indexes(
 
 
 @dg.asset(
+    pool=NPS_GOLD_POOL,
     group_name="NPS",
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["nps_his_postgres_append"],

@@ -28,7 +28,7 @@ from contracts.nps import (
     NpsRegionMonthlyStatsPostgres,
     NpsReviewQueuePostgres,
 )
-from dag.common import NPS_TAGS
+from dag.common import NPS_GOLD_POOL, NPS_TAGS
 from dag.nps_company_matching import row_key
 from dag.partitions import nps_monthly_partition
 from dag.serving import Serving, serving_asset
@@ -60,6 +60,7 @@ def nps_serving(
         partitions_def=nps_monthly_partition if monthly else None,
         partition_by="ym" if monthly else None,
         require_rows=monthly and require_rows,
+        pool=None if monthly else NPS_GOLD_POOL,  # whole-table loads take turns across runs
     )
 
 

@@ -92,6 +92,8 @@ class Serving:
     scope: Scope | None = None
     lake_resource_key: str = "delta_io_manager"
     """Where the check reads the scope's source from."""
+    pool: str | None = None
+    """Concurrency pool (dag.common): loads of a table rewritten whole take turns across runs."""
 
     def layout(self) -> PartitionLayout | None:
         if self.scope is not None:  # the scope, not the Dagster partition, says which rows
@@ -139,6 +141,7 @@ def serving_asset(
         description=spec.description,
         partitions_def=spec.partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=spec.pool,
         kinds={"polars", KINDS[spec.target]},
         tags={**spec.tags, "data_tier": "gold", "target": spec.target},
         metadata={

@@ -15,8 +15,7 @@ SERVING_RESOURCES = (
 
 def _lake_lines(manager: ArrowIOManager, fmt: str) -> Iterator[str]:
     tables = manager.list_tables()
-    if not tables:
-        yield f"  {fmt:<8} {manager.root_uri} (no tables yet)"
+    yield f"  {fmt:<8} {manager.root_uri}" + ("" if tables else " (no tables yet)")
     for name, rows in tables:
         yield f"  {fmt:<8} {name:<40} {rows:>10,} rows"
 

@@ -339,6 +339,28 @@ def test_jobs_rewriting_gold_tables_share_a_serial_tag() -> None:
     assert {job.name for job in cd_jobs} >= {cd_daily_update_job.name, cd_history_job.name}
 
 
+def test_unpartitioned_tables_take_turns_in_their_jobs_pool() -> None:
+    """A run launched by asset selection carries no job tag: the steps that rewrite a whole
+    unpartitioned table are in a concurrency pool named like the serial tag of their jobs."""
+    graph = defs.resolve_asset_graph()
+    expected = {"CD": "cd_gold", "NPS": "nps_gold"}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        name = key.to_user_string()
+        if node.group_name not in ("CD", "NPS", "DS") or node.partitions_def is not None:
+            continue
+        pool = defs.resolve_assets_def(key).op.pool
+        want = expected.get(node.group_name or "", f"{name.split('_')[0]}_logos")
+        assert pool == want, (name, pool)
+    for job in defs.jobs:
+        resolved = defs.resolve_job_def(job.name)
+        pools = {node.pool for node in resolved.graph.node_defs if node.pool}
+        if SERIAL_TAG in resolved.tags:
+            assert pools <= {resolved.tags[SERIAL_TAG]}, (job.name, pools)
+    config = yaml.safe_load(TEMPLATE.read_text())
+    assert config["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
+
+
 def test_instance_command_applies_max_concurrent_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -388,6 +410,46 @@ def test_two_cd_daily_runs_queued_at_once_run_one_after_the_other(
     for run_id, day in partitions.items():
         assert day in instance.get_materialized_partitions(dg.AssetKey("cd_prices")), run_id
     assert pl.read_delta(str(ops.lake / "cd_security")).height > 0
+
+
+def step_spans(instance: dg.DagsterInstance, run_id: str, step: str) -> tuple[float, float]:
+    events = instance.all_logs(run_id)
+    times = {
+        e.dagster_event_type: e.timestamp
+        for e in events
+        if e.is_dagster_event and e.step_key == step
+        and e.dagster_event_type
+        in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS)
+    }
+    return times[dg.DagsterEventType.STEP_START], times[dg.DagsterEventType.STEP_SUCCESS]
+
+
+@pytest.mark.scale_out
+def test_two_cd_asset_selection_runs_at_once_take_turns_on_gold_tables(
+    deployment: Deployment, instance: dg.DagsterInstance
+) -> None:
+    """Two `dagster asset materialize` processes for different days (no job, no run tag, no
+    queue): the cd_gold steps of one wait for the other's, and both runs succeed."""
+    ops = deployment.ops
+    selection = "group:CD and not tag:target=turso and not key:cd_historical_*"
+    before = {r.run_id for r in instance.get_runs()}
+    started = [
+        ops.start(
+            "dagster", "asset", "materialize", "-m", "dag.definitions", "--select", selection,
+            "--partition", day, *CONFIG,
+        )
+        for day in ("2025-11-10|KOSPI", "2025-11-11|KOSPI")
+    ]
+    for process, log in started:
+        ops.finish(process, log)
+    runs = [r for r in instance.get_runs() if r.run_id not in before]
+    assert len(runs) == 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    assert all(SERIAL_TAG not in r.tags for r in runs)
+    for step in ("cd_security", "cd_security_ranks", "cd_security_postgres"):
+        first, second = sorted(step_spans(instance, r.run_id, step) for r in runs)
+        assert first[1] <= second[0], (step, first, second)  # never at the same time
+    for day in ("2025-11-10|KOSPI", "2025-11-11|KOSPI"):
+        assert day in instance.get_materialized_partitions(dg.AssetKey("cd_prices"))
 
 
 # --------------------------------------------------------------------------- chunked backfills
