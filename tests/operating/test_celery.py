@@ -107,6 +107,61 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop_group(process)
 
 
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")  # Debian's, not the root wrapper
+RABBITMQ_START_SEC = 60.0
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """TEST_RABBITMQ_URL when set, else a throwaway RabbitMQ node (own name, ports, data dir and
+    Erlang cookie) on free loopback ports, stopped afterwards; skipped where none is installed."""
+    given = os.environ.get("TEST_RABBITMQ_URL")
+    if given:
+        yield given
+        return
+    if not RABBITMQ_SERVER.exists():
+        pytest.skip(f"RabbitMQ is not installed ({RABBITMQ_SERVER}; Debian: rabbitmq-server)")
+    import kombu
+
+    workdir = tmp_path_factory.mktemp("rabbitmq")
+    port = free_port()
+    env = {
+        **os.environ,
+        "HOME": str(workdir),  # the node's own Erlang cookie
+        "RABBITMQ_NODENAME": f"dagtest-{port}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(free_port()),
+        "RABBITMQ_MNESIA_BASE": str(workdir / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(workdir / "log"),
+        "RABBITMQ_CONFIG_FILE": str(workdir / "rabbitmq"),  # absent: the defaults
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(workdir / "enabled_plugins"),
+    }
+    log = workdir / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(RABBITMQ_SERVER)], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"amqp://guest:guest@127.0.0.1:{port}//"  # guest may log in over loopback only
+    try:
+        deadline = time.monotonic() + RABBITMQ_START_SEC
+        while True:
+            assert process.poll() is None, f"rabbitmq-server exited:\n{log.read_text()[-3000:]}"
+            try:
+                with kombu.Connection(url, connect_timeout=1.0) as connection:
+                    connection.connect()
+                break
+            except OSError:
+                pass  # not listening yet: the deadline bounds the wait
+            if time.monotonic() > deadline:
+                pytest.fail(f"rabbitmq-server not answering after {RABBITMQ_START_SEC}s")
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop_group(process)
+
+
 @contextmanager
 def operating_on_databases(
     root: Path, server_url: str, server: Any, extra_env: dict[str, str]
@@ -116,12 +171,12 @@ def operating_on_databases(
         yield make_operating(root, {**postgres_env(server, databases), **extra_env})
 
 
-def celery_app(url: str) -> Any:
+def celery_app(broker: str, backend: str) -> Any:
     """A client of the workers' Celery app (control commands only: ping, active tasks)."""
     from dagster_celery.executor import CeleryExecutor
     from dagster_celery.make_app import make_app
 
-    return make_app(CeleryExecutor.for_cli(broker=f"{url}/0", backend=f"{url}/1").app_args())
+    return make_app(CeleryExecutor.for_cli(broker=broker, backend=backend).app_args())
 
 
 @dataclass
@@ -139,6 +194,15 @@ class Cluster:
     def ready_workers(self) -> set[str]:
         replies = self.app.control.inspect(timeout=CONTROL_TIMEOUT_SEC).ping() or {}
         return set(replies)
+
+    def wait_until_ready(self) -> None:
+        deadline = time.monotonic() + WORKERS_READY_SEC
+        while len(self.ready_workers()) < len(self.workers):
+            for process in self.workers:
+                assert process.poll() is None, f"a worker exited:\n{self.worker_logs()}"
+            if time.monotonic() > deadline:
+                pytest.fail(f"workers not ready after {WORKERS_READY_SEC}s")
+            time.sleep(0.5)
 
     def active(self) -> list[dict[str, Any]]:
         replies = self.app.control.inspect(timeout=CONTROL_TIMEOUT_SEC).active() or {}
@@ -188,14 +252,8 @@ def cluster(
                 process, log = start_worker(ops, config, f"w{i}")
                 started.append(process)
                 logs.append(log)
-            found = Cluster(ops, started, logs, celery_app(redis_url))
-            deadline = time.monotonic() + WORKERS_READY_SEC
-            while len(found.ready_workers()) < WORKERS:
-                for process in started:
-                    assert process.poll() is None, f"a worker exited:\n{found.worker_logs()}"
-                if time.monotonic() > deadline:
-                    pytest.fail(f"workers not ready after {WORKERS_READY_SEC}s")
-                time.sleep(0.5)
+            found = Cluster(ops, started, logs, celery_app(f"{redis_url}/0", f"{redis_url}/1"))
+            found.wait_until_ready()
             yield found
         finally:
             for process in started:
@@ -314,3 +372,34 @@ def test_celery_range_matches_in_process(cluster: Cluster, reference: Operating)
             assert b"succeeded in" in log.read(), logs
     assert_same_lake(ops, reference)
     print(f"celery run of {CD_RANGE}: {elapsed:.1f}s")
+
+
+def test_rabbitmq_broker_runs_the_same_range(
+    tmp_path_factory: pytest.TempPathFactory,
+    rabbitmq_url: str,
+    redis_url: str,
+    postgres_server_url: str,
+    postgres_server_resource: Any,
+    reference: Operating,
+) -> None:
+    """RabbitMQ as the broker (`amqp://`, Celery's own client), Redis as the result backend: one
+    worker runs the same range, and the lake equals the in-process run's."""
+    env = {
+        CELERY_BROKER_ENV: rabbitmq_url,
+        CELERY_BACKEND_ENV: f"{redis_url}/2",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    root = tmp_path_factory.mktemp("celery-amqp")
+    with operating_on_databases(root, postgres_server_url, postgres_server_resource, env) as ops:
+        config = write_worker_config(ops.home / "celery-worker.yaml")
+        open_instance(ops).dispose()
+        process, log = start_worker(ops, config, "amqp")
+        try:
+            app = celery_app(rabbitmq_url, f"{redis_url}/2")
+            Cluster(ops, [process], [log], app).wait_until_ready()
+            ops.run(*materialize_args(ops, CELERY), timeout=RUN_TIMEOUT_SEC)
+        finally:
+            stop_group(process)
+        assert "succeeded in" in log.read_text(), log.read_text()[-3000:]
+        assert runs_of(ops)[0].status == dg.DagsterRunStatus.SUCCESS
+        assert_same_lake(ops, reference)
