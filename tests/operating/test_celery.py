@@ -143,7 +143,8 @@ def rabbitmq_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [str(RABBITMQ_SERVER)], env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    url = f"amqp://guest:guest@127.0.0.1:{port}//"  # guest may log in over loopback only
+    # RabbitMQ's built-in guest login, accepted over loopback only.
+    url = f"amqp://guest:guest@127.0.0.1:{port}//"  # secret-scan: deliberate
     try:
         deadline = time.monotonic() + RABBITMQ_START_SEC
         while True:

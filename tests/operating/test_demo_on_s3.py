@@ -35,7 +35,7 @@ def test_demo_runs_unchanged_on_an_s3_lake(s3_endpoint: str, tmp_path: Path) -> 
     bucket = f"lake-{uuid.uuid4().hex[:10]}"
     s3 = boto3.client(
         "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        aws_access_key_id="testing", aws_secret_access_key="testing",  # secret-scan: deliberate
     )
     s3.create_bucket(Bucket=bucket)
     data = tmp_path / "data"
