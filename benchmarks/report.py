@@ -7,7 +7,9 @@ Usage (after a run; reads `.benchmarks/gates-<mode>.json` written by benchmarks/
 Replaces the part of docs/benchmarks.md between the GENERATED markers (prose around them is
 kept) with: the machine, the command, the per-case table (median, min, max, rows, peak memory)
 and the ratio table (gates re-evaluated against the current gates.toml, plus informational
-ratios); and draws the gate ratios against their thresholds.
+ratios); and draws the gate ratios against their thresholds. A full-mode report also appends the
+run's ratios to docs/benchmarks_history.json and draws each gate's trend over the recorded runs
+(docs/benchmarks_trend.png).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import platform
 import re
 import subprocess
 import sys
+from datetime import date
 from importlib import metadata
 from pathlib import Path
 
@@ -26,7 +29,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from benchkit import gates  # noqa: E402  (needs the sys.path entry above)
+from benchkit import gates, trend  # noqa: E402  (needs the sys.path entry above)
 
 BEGIN = "<!-- BEGIN GENERATED (benchmarks/report.py) -->"
 END = "<!-- END GENERATED -->"
@@ -194,6 +197,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=None)
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "benchmarks_ratios.png")
+    parser.add_argument("--history", type=Path,
+                        default=ROOT / "docs" / "benchmarks_history.json")
+    parser.add_argument("--trend", type=Path, default=ROOT / "docs" / "benchmarks_trend.png")
     parser.add_argument("--note", default="", help="free text about the run (load, noise)")
     args = parser.parse_args()
     source = args.results or ROOT / ".benchmarks" / f"gates-{args.mode}.json"
@@ -219,6 +225,9 @@ def main() -> None:
             "",
             "![ratios vs gates](benchmarks_ratios.png)",
             "",
+            *(["Trend of each gated ratio over the recorded full-mode runs "
+               f"({args.history.name}):", "", f"![trend]({args.trend.name})", ""]
+              if args.mode == "full" else []),
             ratio_table(outcomes, results),
             "",
             "#### Cases",
@@ -241,6 +250,12 @@ def main() -> None:
     args.doc.write_text(head + generated + tail)
     plot(outcomes, args.png, args.mode)
     print(f"wrote {args.doc} and {args.png}")
+    if args.mode == "full":
+        commit = _run(["git", "rev-parse", "--short", "HEAD"]) or "unknown"
+        run = trend.entry(date.today().isoformat(), commit, outcomes)
+        history = trend.append(args.history, run)
+        trend.plot(history, [o.gate for o in outcomes], args.trend)
+        print(f"wrote {args.history} ({len(history)} runs) and {args.trend}")
 
 
 if __name__ == "__main__":
