@@ -491,3 +491,33 @@ def test_peer_harness_error_fails_a_pytest_run(tmp_path: Path) -> None:
     assert swallowed.returncode == 1, output(swallowed)
     assert "FAIL    ours_vs_peer" in swallowed.stdout
     assert "only a missing import or library may skip a peer" in swallowed.stdout
+
+
+def test_full_report_appends_the_run_to_the_history_and_draws_the_trend(tmp_path: Path) -> None:
+    """`benchmarks/report.py --mode full` on a recorded run: the table, the run's ratios appended
+    to the history (after the runs already there) and the trend plot of every gate."""
+    import json
+
+    results = gates.Results()
+    results.timing("nps.ours", rows=1000, median=0.5, min=0.4, max=0.6, rounds=3)
+    results.timing("nps.pandas", rows=1000, median=1.0, min=0.9, max=1.1, rounds=3)
+    (tmp_path / "results.json").write_text(json.dumps(results.to_json()))
+    earlier = {
+        "date": "2026-11-28", "commit": "0000000", "ratios": {"nps_digest_vs_pandas_time": 0.3}
+    }
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps([earlier]))
+    paths = {name: tmp_path / name for name in ("doc.md", "ratios.png", "trend.png")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "report.py"), "--mode", "full",
+         "--results", str(tmp_path / "results.json"), "--doc", str(paths["doc.md"]),
+         "--png", str(paths["ratios.png"]), "--history", str(history),
+         "--trend", str(paths["trend.png"])],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(history.read_text())
+    assert len(runs) == 2 and runs[0] == earlier
+    assert runs[1]["ratios"]["nps_digest_vs_pandas_time"] == pytest.approx(0.5)
+    assert "![trend](trend.png)" in paths["doc.md"].read_text()
+    assert paths["trend.png"].stat().st_size > 10_000
