@@ -114,6 +114,16 @@ RAW_SEPARATOR_CHARS = "".join(  # the separators of `raw_match_text`: ASCII only
 )
 
 
+def _char_class(chars: str | frozenset[str]) -> str:
+    """A regex class of exactly `chars` (an empty one matches nothing)."""
+    if not chars:
+        return r"[^\s\S]"
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(chars)) + "]"
+
+
+_RAW_SEPARATOR = _char_class(RAW_SEPARATOR_CHARS)
+
+
 def _around_spaces(spelling: str) -> tuple[set[str], set[str]]:
     """The characters right before and right after a space of a spelling, as
     `raw_match_text` has them (either ASCII case)."""
@@ -184,10 +194,20 @@ class Lexicon:
         with a character found before a space of a spelling and `right` start with one found
         after a space. Where not, the matches of the joined text are `left`'s then `right`'s
         (the leftmost-first scan of one part never sees the other)."""
-        last = left.str.strip_chars_end(RAW_SEPARATOR_CHARS).str.slice(-1)
-        first = right.str.strip_chars_start(RAW_SEPARATOR_CHARS).str.slice(0, 1)
-        return (last.is_in(list(self.before_space)).fill_null(False)
-                & first.is_in(list(self.after_space)).fill_null(False))
+        return self.ends_before_space(left) & self.starts_after_space(right)
+
+    def ends_before_space(self, text: pl.Expr) -> pl.Expr:
+        """Whether `text` (from `raw_match_text`) ends, trailing separators aside, with a
+        character found before a space of a spelling (false for null): the left side of
+        `may_span`, one end-anchored regex (scanned from the end, no strings built)."""
+        pattern = f"{_char_class(self.before_space)}{_RAW_SEPARATOR}*\\z"
+        return text.str.contains(pattern).fill_null(False)
+
+    def starts_after_space(self, text: pl.Expr) -> pl.Expr:
+        """Whether `text` starts, leading separators aside, with a character found after a
+        space of a spelling (false for null): the right side of `may_span`."""
+        pattern = f"\\A{_RAW_SEPARATOR}*{_char_class(self.after_space)}"
+        return text.str.contains(pattern).fill_null(False)
 
     def all_names(self, text: pl.Expr) -> pl.Expr:
         """The distinct canonical names found in prepared text, in order of appearance."""

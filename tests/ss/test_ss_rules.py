@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dag.ss_crawl_ingestion import normalize_posts
 from dag.ss_dictionary import (
+    RAW_SEPARATOR_CHARS,
     carriers,
     dictionary_frame,
     is_plain,
@@ -236,6 +237,46 @@ def test_two_carriers_flag_a_conflict_and_question_flags_non_deal() -> None:
     assert {"dict_conflict_carrier", "non_deal", "intent_question"} <= set(flags)
 
 
+def _op(content: str) -> dict:
+    return {"author": "op", "content": content, "replies": []}
+
+
+def test_names_across_pieces_scenarios_and_comments() -> None:
+    """A post's names: the joined text's where a match may cross pieces (post 1: content into
+    the comments; 2: scenario 2 into them; 4: one comment into the next), else each piece's in
+    order (3: scenario 2's carrier; 5: the comments' only). Checked against the benchmark's
+    per-row peer."""
+    posts = normalize_posts(
+        _bronze(
+            [
+                _post("1", "SKT 번이 현완 35만", "갤럭시", [*REPLY, _op("S25 울트라 256기가")]),
+                _post("2", "KT 번이 현완 35만", "폴드6 256\n두번째 조건\nskt 갤럭시",
+                      [*REPLY, _op("S25 울트라")]),
+                _post("3", "LG U+ 번이", "아이폰16 프로\n2안 KT 아이폰16", [_op("부가 5개")]),
+                _post("4", "번이 현완", "아이폰16 프로", [_op("LG"), _op("U+ 입니다")]),
+                _post("5", "S25 번이 현완 10만", "좋아요", [_op("kt 입니다")]),
+            ]
+        )
+    )
+    out, dropped = deal_candidates(posts)
+    got = {
+        (r["post_id"], r["scenario"]): (r["post_models"], r["post_carriers"], r["model"],
+                                        r["carrier"])
+        for r in out.iter_rows(named=True)
+    }
+    fold, s25u = "갤럭시 Z 폴드6", "갤럭시 S25 울트라"
+    assert got == {
+        ("1", 1): ([s25u], ["SKT"], s25u, "SKT"),
+        ("2", 1): ([fold, s25u], ["KT", "SKT"], fold, "KT"),
+        ("2", 2): ([fold, s25u], ["KT", "SKT"], fold, "SKT"),
+        ("3", 1): (["아이폰 16"], ["LGU+", "KT"], "아이폰 16", "LGU+"),
+        ("3", 2): (["아이폰 16"], ["LGU+", "KT"], "아이폰 16", "KT"),
+        ("4", 1): (["아이폰 16"], ["LGU+"], "아이폰 16", "LGU+"),
+        ("5", 1): (["갤럭시 S25"], ["KT"], "갤럭시 S25", "KT"),
+    }
+    assert dropped == {"no_comments": 0, "no_carrier": 0, "no_model": 0}
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.text(alphabet="가나다라폰 ", max_size=10),
@@ -305,6 +346,20 @@ def test_pieces_no_match_may_span_match_as_the_joined_text(left: str, right: str
         if not spans:
             assert joined == list(dict.fromkeys(apart))
 
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(TEXTS, min_size=1, max_size=8))
+def test_piece_ends_are_the_characters_at_the_join(texts: list[str]) -> None:
+    """`may_span`'s anchored regexes read the last / first character that is no separator."""
+    frame = pl.DataFrame({"t": texts}).with_columns(raw_match_text(pl.col("t")))
+    raw = pl.col("t")
+    last = raw.str.strip_chars_end(RAW_SEPARATOR_CHARS).str.slice(-1)
+    first = raw.str.strip_chars_start(RAW_SEPARATOR_CHARS).str.slice(0, 1)
+    for lex in (carriers(), models()):
+        got = frame.select(lex.ends_before_space(raw), lex.starts_after_space(raw).alias("s"))
+        want = frame.select(last.is_in(list(lex.before_space)),
+                            first.is_in(list(lex.after_space)).alias("s"))
+        assert got.rows() == want.rows()
 
 def test_a_match_across_pieces_is_caught() -> None:
     frame = pl.DataFrame({"l": ["번이 갤럭시"], "r": ["S25 울트라 현완"]})
