@@ -43,7 +43,9 @@ def test_template_limits_the_is_pool_to_one_step() -> None:
         assert defs.resolve_assets_def(name).op.pool == POOL, name
 
 
+# Several processes at once: a deployment test (make test-scale-out).
 @pytest.mark.slow
+@pytest.mark.scale_out
 def test_two_files_ingested_at_once(tmp_path: Path) -> None:
     home, data = tmp_path / "home", tmp_path / "data"
     home.mkdir()

@@ -3,7 +3,7 @@
 Every command runs from the repository root against a temporary DAGSTER_HOME (the committed
 `dag/dagster.yaml` template copied in, as `python -m dag.instance` does) and a temporary
 DAG_DATA_DIR, with PostgreSQL pointed at the test server and small sample sizes. The template
-queues launched runs (QueuedRunCoordinator): the `operating` instance has a `dagster-daemon run`
+queues launched runs (QueuedRunCoordinator): `operating_daemon` adds the `dagster-daemon run`
 that starts them, as `dagster dev` does.
 """
 
@@ -201,9 +201,15 @@ def operating(
         # The instance's storage is created here, once: a daemon and a CLI process creating a new
         # SQLite instance at the same time race on its schema migrations ("more than one head").
         dg.DagsterInstance.from_config(str(ops.home)).dispose()
-        # `dagster job launch` queues its run: the daemon dequeues and starts it.
-        with running_daemon(ops.env, ops.home / "daemon.log"):
-            yield ops
+        yield ops
+
+
+@pytest.fixture(scope="session")
+def operating_daemon(operating: Operating) -> Iterator[Operating]:
+    """`operating` with a `dagster-daemon run`: `dagster job launch` queues its run, the daemon
+    dequeues and starts it. Only the tests that launch runs start it (it polls all the time)."""
+    with running_daemon(operating.env, operating.home / "daemon.log"):
+        yield operating
 
 
 PROJECT_DATABASES = ("nps", "cd", "ds", "is")

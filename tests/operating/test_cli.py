@@ -220,7 +220,10 @@ def test_cd_tier_backfill_30_days_is_one_run(tier: str, operating: Any, instance
 CD_PARTITION = "2025-11-03|KOSDAQ"
 
 
-def test_job_launch_for_each_job(operating: Any, instance: Any) -> None:
+# Queued launches through the daemon: a deployment test (make test-scale-out).
+@pytest.mark.scale_out
+def test_job_launch_for_each_job(operating_daemon: Any, instance: Any) -> None:
+    operating = operating_daemon
     runs = launch_all(
         operating,
         instance,
