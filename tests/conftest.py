@@ -51,11 +51,9 @@ class DemoRun:
         return self.data / "dagster_home"
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """The demo on the embedded defaults (its own pgserver, no external service), run once per
-    session: tests/test_demo.py checks its output, the UI tests browse the instance it leaves."""
-    data = tmp_path_factory.mktemp("demo") / "data"
+def run_demo(data: Path, extra_env: dict[str, str], timeout: float = 600) -> DemoRun:
+    """`python -m dag.demo` at small sample sizes into `data`, on the embedded defaults (its own
+    pgserver, no external service) plus `extra_env`."""
     inherited = {
         k: v for k, v in os.environ.items() if not k.endswith(("_POSTGRES_HOST", "DAGSTER_HOME"))
     }
@@ -65,6 +63,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         "NPS_SAMPLE_ROWS": "400",
         "NPS_MIN_FILE_BYTES": "1024",
         "KRX_SAMPLE_SCALE": "0.03",
+        **extra_env,
     }
     result = subprocess.run(
         [sys.executable, "-m", "dag.demo", "--cd-days", "2025-11-06", "2025-11-07"],
@@ -72,10 +71,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     return DemoRun(data, result.returncode, result.stdout + result.stderr)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The demo on the embedded defaults, run once per session: tests/test_demo.py checks its
+    output, the UI tests browse the instance it leaves."""
+    return run_demo(tmp_path_factory.mktemp("demo") / "data", {})
 
 
 @pytest.fixture(scope="session")

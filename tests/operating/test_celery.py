@@ -172,6 +172,22 @@ def operating_on_databases(
         yield make_operating(root, {**postgres_env(server, databases), **extra_env})
 
 
+def celery_env(broker: str, backend: str) -> dict[str, str]:
+    return {
+        CELERY_BROKER_ENV: broker,
+        CELERY_BACKEND_ENV: backend,
+        # `dagster-celery worker start` runs `celery` from PATH.
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def worker_config(ops: Operating) -> Path:
+    """The workers' config file; the instance's storage created once first (workers opening a
+    fresh SQLite instance at the same time race on its schema migration)."""
+    open_instance(ops).dispose()
+    return write_worker_config(ops.home / "celery-worker.yaml")
+
+
 def celery_app(broker: str, backend: str) -> Any:
     """A client of the workers' Celery app (control commands only: ping, active tasks)."""
     from dagster_celery.executor import CeleryExecutor
@@ -234,18 +250,10 @@ def cluster(
     postgres_server_resource: Any,
 ) -> Iterator[Cluster]:
     """Three workers on the Celery side's instance and data dir, stopped afterwards."""
-    env = {
-        CELERY_BROKER_ENV: f"{redis_url}/0",
-        CELERY_BACKEND_ENV: f"{redis_url}/1",
-        # `dagster-celery worker start` runs `celery` from PATH.
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = celery_env(f"{redis_url}/0", f"{redis_url}/1")
     root = tmp_path_factory.mktemp("celery")
     with operating_on_databases(root, postgres_server_url, postgres_server_resource, env) as ops:
-        config = write_worker_config(ops.home / "celery-worker.yaml")
-        # Create the instance's storage once: three workers opening a fresh SQLite instance at
-        # the same time race on its schema migration.
-        open_instance(ops).dispose()
+        config = worker_config(ops)
         started: list[subprocess.Popen] = []
         logs: list[Path] = []
         try:
@@ -385,15 +393,10 @@ def test_rabbitmq_broker_runs_the_same_range(
 ) -> None:
     """RabbitMQ as the broker (`amqp://`, Celery's own client), Redis as the result backend: one
     worker runs the same range, and the lake equals the in-process run's."""
-    env = {
-        CELERY_BROKER_ENV: rabbitmq_url,
-        CELERY_BACKEND_ENV: f"{redis_url}/2",
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
+    env = celery_env(rabbitmq_url, f"{redis_url}/2")
     root = tmp_path_factory.mktemp("celery-amqp")
     with operating_on_databases(root, postgres_server_url, postgres_server_resource, env) as ops:
-        config = write_worker_config(ops.home / "celery-worker.yaml")
-        open_instance(ops).dispose()
+        config = worker_config(ops)
         process, log = start_worker(ops, config, "amqp")
         try:
             app = celery_app(rabbitmq_url, f"{redis_url}/2")

@@ -6,18 +6,16 @@ table to the object store with no other change: the same demo, the same tables a
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_demo
+
 pytestmark = [pytest.mark.slow, pytest.mark.scale_out]
 
-ROOT = Path(__file__).resolve().parents[2]
 # One table of each group: every group writes its lake tables to the bucket.
 EXPECTED = ("nps_his_digest", "cd_digest_price", "is_posts", "ss_deals", "ds_logo_webp")
 
@@ -38,28 +36,19 @@ def test_demo_runs_unchanged_on_an_s3_lake(s3_endpoint: str, tmp_path: Path) -> 
         aws_access_key_id="testing", aws_secret_access_key="testing",  # secret-scan: deliberate
     )
     s3.create_bucket(Bucket=bucket)
-    data = tmp_path / "data"
-    inherited = {
-        k: v for k, v in os.environ.items() if not k.endswith(("_POSTGRES_HOST", "DAGSTER_HOME"))
-    }
-    env = {
-        **inherited,
-        "DAG_DATA_DIR": str(data),
-        "NPS_SAMPLE_ROWS": "400",
-        "NPS_MIN_FILE_BYTES": "1024",
-        "KRX_SAMPLE_SCALE": "0.03",
-        "DAG_LAKE_URI": f"s3://{bucket}/demo",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_endpoint,
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "dag.demo", "--cd-days", "2025-11-06", "2025-11-07"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False,
+    demo = run_demo(
+        tmp_path / "data",
+        {
+            "DAG_LAKE_URI": f"s3://{bucket}/demo",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": s3_endpoint,
+        },
+        timeout=900,
     )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-4000:]
+    out = demo.output
+    assert demo.returncode == 0, out[-4000:]
     assert "All runs succeeded" in out
     assert f"  delta    s3://{bucket}/demo/delta\n" in out, out[-4000:]
     rows = lake_rows(out)
@@ -73,4 +62,4 @@ def test_demo_runs_unchanged_on_an_s3_lake(s3_endpoint: str, tmp_path: Path) -> 
     }
     for table in EXPECTED:
         assert any(k.startswith(f"demo/delta/{table}/_delta_log/") for k in keys), table
-    assert not (data / "lake").exists() or not any((data / "lake").rglob("*.parquet"))
+    assert not (demo.data / "lake").exists() or not any((demo.data / "lake").rglob("*.parquet"))
