@@ -492,11 +492,17 @@ def launch_history_backfill(instance: dg.DagsterInstance) -> str:
     return backfill.backfill_id
 
 
-def make_history_backfill(instance: dg.DagsterInstance) -> PartitionBackfill:
+def make_history_backfill(
+    instance: dg.DagsterInstance,
+    months: list[str] = HISTORY_MONTHS,
+    run_config: dict[str, Any] = RUN_CONFIG,
+) -> PartitionBackfill:
+    """The backfill the UI's dialog stores for the month-end history over `months` (also used by
+    benchmarks/scripts/scale_out.py)."""
     return PartitionBackfill.from_asset_partitions(
         backfill_id=uuid.uuid4().hex[:8],
         asset_graph=defs.resolve_asset_graph(),
-        partition_names=HISTORY_MONTHS,
+        partition_names=months,
         asset_selection=[dg.AssetKey(name) for name in HISTORY_ASSETS],
         backfill_timestamp=time.time(),
         tags={},
@@ -504,7 +510,7 @@ def make_history_backfill(instance: dg.DagsterInstance) -> PartitionBackfill:
         all_partitions=False,
         title="history backfill",
         description=None,
-        run_config=RUN_CONFIG,
+        run_config=run_config,
     )
 
 
