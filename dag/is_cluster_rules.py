@@ -4,12 +4,16 @@ Pure functions over Polars frames and numpy arrays; the assets in `dag.is_cluste
 lake tables. Everything is computed for the whole 72-hour window at once:
 
 - candidates (`candidate_pairs`): posts sharing one of the four 16-bit chunks of their text
-  SimHash64, or one of 32 LSH bands (4 slots each) of their text MinHash-128. Band keys and
-  chunk keys are exploded into one (band, key, row) frame and self-joined on (band, key), so no
-  Python loop touches a post or a bucket. A post without tokens has no signature and is never a
+  SimHash64, or one of 32 LSH bands (4 slots each) of their text MinHash-128. Band keys are
+  hashed in blocks of rows; each band and chunk column is sorted once and every run of equal
+  keys expanded into its pairs with numpy (`_shared`), so no Python loop touches a post or a
+  bucket. Buckets are never capped. A post without tokens has no signature and is never a
   candidate (the replaced engine gave empty posts Jaccard 1, bug 1.11.6).
-- Jaccard (`slot_jaccard`): the share of equal MinHash slots, on numpy matrices gathered per
-  pair in bounded blocks (same value as `dag.is_signatures.jaccard`).
+- prefilter (`_may_match`): random pairs sharing a 16-bit chunk grow as n^2 / 2^15 and are
+  dropped by an exact bound (32-byte fingerprints of the slots' low bits) before any Jaccard.
+- Jaccard (`Signatures.similarities`): the share of equal MinHash slots, on the slot words of
+  the pairs' rows read from the Arrow buffers, compared in bounded blocks (same value as
+  `dag.is_signatures.jaccard`).
 - confirmation (`confirm`): first match wins: text >= 0.75; gallery >= 0.80 and text >= 0.55;
   embed >= 0.85 and (text >= 0.50 or gallery >= 0.60).
 - components (`components`): union-find over the confirmed pair arrays (hooking to the smaller
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -40,7 +45,6 @@ from dag.is_signatures import NUM_SLOTS, SIGNATURE_BYTES
 BANDS = 32
 ROWS_PER_BAND = 4
 SIMHASH_CHUNKS = 4
-PREFILTER_SLOTS = 72
 MIN_TEXT_SLOTS = 64  # 0.50 x 128: the lowest text Jaccard any rule that needs text accepts
 TEXT_MATCH = 0.75
 GALLERY_MATCH, GALLERY_TEXT = 0.80, 0.55
@@ -52,20 +56,57 @@ MERGE_TOP_MEAN = 3
 MATCH_TYPES = ("text", "both", "embed")
 ID_NAMESPACE = uuid.UUID("7d1f3a52-9a43-4c1e-8f35-2f4b8d0c1a16")
 
-_PAIR_BLOCK = 32_768  # pairs compared per block: 2 x 32k x 128 x 8 bytes = 64 MiB at most
+_PAIR_BLOCK = 8_192  # pairs compared per block: 2 x 8k x 128 x 8 bytes = 16 MiB at most
+_ROW_BLOCK = 4_096  # rows hashed per block: temporaries of a few MiB
+_PREFILTER_BLOCK = 65_536  # pairs prefiltered per block: 512 KiB per temporary
 _MIX = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
     dtype=np.uint64,
 )
 SIGNATURE_COLUMNS = ("text_simhash64", "text_minhash128", "gallery_minhash128", "embed_minhash128")
+FINGERPRINT_WORDS = 4  # 128 slots x 2 bits
+_EVEN_BITS = np.uint64(0x5555555555555555)
+_LOW = np.uint64(0xFFFFFFFF)
 
 
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
+def _validity(column: pl.Series, *, source: str) -> np.ndarray:
+    """The rows holding a MinHash-128 signature; a signature of another size is an error."""
+    sizes = column.cast(pl.Binary).bin.size()
+    bad = (sizes != SIGNATURE_BYTES).fill_null(False)
+    if bad.any():
+        row = int(bad.arg_true()[0])
+        raise ValueError(
+            f"{source}: column {column.name} row {row} has {sizes[row]} bytes, "
+            f"expected {SIGNATURE_BYTES} (128 big-endian u64 slots)"
+        )
+    return sizes.is_not_null().to_numpy()
+
+
+def _signed_words(signed: pl.Series) -> np.ndarray:
+    """(rows, 128) uint64 view of the slot bytes of a Binary column of signatures only (no null,
+    each of SIGNATURE_BYTES): a view of the Arrow buffer, no numpy copy or byte swap. The slots
+    are read in the machine's byte order (byte-swapped on little-endian machines): equality, all
+    that Jaccard and band keys need, is the same."""
+    if signed.len() == 0:
+        return np.zeros((0, NUM_SLOTS), dtype=np.uint64)
+    array = signed.cast(pl.Binary).rechunk().to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_large_binary(array.type):
+        array = array.cast(pa.large_binary())
+    buffers = array.buffers()
+    start = int(np.frombuffer(buffers[1], dtype=np.int64, count=1, offset=array.offset * 8)[0])
+    # Every row has SIGNATURE_BYTES, so the slots are one run from the first offset.
+    words = np.frombuffer(buffers[2], dtype=np.uint64, count=len(array) * NUM_SLOTS, offset=start)
+    return words.reshape(len(array), NUM_SLOTS)
+
+
+def _slot_words(column: pl.Series, *, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(signed rows, 128) uint64 slot words of a MinHash-128 Binary column (`_signed_words`) and
+    the rows' validity. Only the signed rows are read: a null row may still hold bytes in the
+    Arrow buffer (a masked value), which would shift every later row."""
+    valid = _validity(column, source=source)
+    return _signed_words(column.filter(pl.Series(valid))), valid
 
 
 def minhash_matrix(
@@ -73,36 +114,28 @@ def minhash_matrix(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (rows, 128) uint64 slot matrix of a MinHash-128 Binary column (zeros where null) and
     the rows' validity, read from the Arrow buffers (no per-row Python)."""
-    array = column.cast(pl.Binary).rechunk().to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if not pa.types.is_large_binary(array.type):
-        array = array.cast(pa.large_binary())
-    rows = len(array)
-    valid = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int64, count=rows + 1, offset=array.offset * 8)
-    sizes = np.diff(offsets)
-    bad = valid & (sizes != SIGNATURE_BYTES)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{source}: column {column.name} row {row} has {int(sizes[row])} bytes, "
-            f"expected {SIGNATURE_BYTES} (128 big-endian u64 slots)"
-        )
-    matrix = np.zeros((rows, NUM_SLOTS), dtype=np.uint64)
-    if valid.any():
-        data = np.frombuffer(
-            buffers[2], dtype=">u8", count=int(valid.sum()) * NUM_SLOTS, offset=int(offsets[0])
-        )
-        matrix[valid] = data.reshape(-1, NUM_SLOTS).astype(np.uint64)
+    words, valid = _slot_words(column, source=source)
+    matrix = np.zeros((len(valid), NUM_SLOTS), dtype=np.uint64)
+    matrix[valid] = words.view(">u8").astype(np.uint64)
     return matrix, valid
 
 
-def band_keys(matrix: np.ndarray) -> np.ndarray:
-    """(rows, 32) LSH bucket keys: each band's 4 slots mixed into one 64-bit key."""
-    bands = matrix.reshape(len(matrix), BANDS, ROWS_PER_BAND)
-    return _fmix64((bands * _MIX).sum(axis=2, dtype=np.uint64))
+def band_keys(words: np.ndarray) -> np.ndarray:
+    """(rows, 32) LSH bucket keys of rows of text slot words: each band's 4 slots mixed into one
+    64-bit key (a sum of products with odd constants, modulo 2^64). Each band is bucketed on its
+    own, so keys of different bands are never compared; distinct bands of one band number share
+    a key with probability 2^-64 (the Jaccard confirms every candidate anyway)."""
+    return words.reshape(len(words), BANDS, ROWS_PER_BAND) @ _MIX  # wraps modulo 2^64
+
+
+def fingerprints(words: np.ndarray) -> np.ndarray:
+    """(rows, 4) uint64: the low 2 bits of each of the 128 text slots, packed (32 bytes). Equal
+    slots have equal low bits, so the equal 2-bit groups of two rows bound their equal slots
+    from above."""
+    # Byte 7 of a big-endian slot is its lowest; four slots' 2 bits make one byte.
+    low = words.view(np.uint8).reshape(len(words), NUM_SLOTS // 4, 4, 8)[:, :, :, 7] & np.uint8(3)
+    packed = low[:, :, 0] | (low[:, :, 1] << 2) | (low[:, :, 2] << 4) | (low[:, :, 3] << 6)
+    return np.ascontiguousarray(packed).view(np.uint64)
 
 
 def simhash_chunks(simhash: pl.Series) -> np.ndarray:
@@ -110,56 +143,113 @@ def simhash_chunks(simhash: pl.Series) -> np.ndarray:
     return (
         pl.DataFrame({"h": simhash})
         .select(
-            pl.col("h").str.slice(4 * k, 4).str.to_integer(base=16).cast(pl.UInt64).alias(str(k))
+            pl.col("h").str.slice(4 * k, 4).str.to_integer(base=16).cast(pl.UInt16).alias(str(k))
             for k in range(SIMHASH_CHUNKS)
         )
         .to_numpy()
-        .astype(np.uint64)
+        .astype(np.uint16)
     )
 
 
-def _bucket_pairs(keys: np.ndarray, rows: np.ndarray) -> pl.DataFrame:
-    """Pairs (left < right) of `rows` sharing a key in the same column of `keys` (rows, bands).
-    The band number is mixed into the key, so one 64-bit column is matched: only keys that
-    occur more than once are self-joined."""
-    bands = keys.shape[1]
-    salted = _fmix64(keys ^ (np.arange(1, bands + 1, dtype=np.uint64) * _MIX[0]))
-    frame = pl.DataFrame(
-        {"key": salted.reshape(-1), "row": np.repeat(rows.astype(np.uint32), bands)}
-    )
-    # Sorted, a key shared by several rows sits next to its twins (a sort scales better than a
-    # hash of millions of distinct keys).
-    key = pl.col("key")
-    shared = frame.sort("key").filter((key == key.shift(1)) | (key == key.shift(-1)))
-    return (
-        shared.join(shared, on="key", suffix="_r")
-        .filter(pl.col("row") < pl.col("row_r"))
-        .select(left="row", right="row_r")
-    )
+def _shared(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (first < second) of positions of `values` (uint64) holding the same value, each
+    pair once.
+
+    One sort of the values with the position in their low bits (a plain sort of uint64, much
+    cheaper than an argsort) puts equal values in runs; only entries in runs of two or more are
+    expanded, each paired with the later entries of its run (repeat / arange: work in the size
+    of the output, no per-bucket loop). Values equal but for the bits the position replaced
+    share a run too: the pairs are checked on the full values, so the result is exact."""
+    size = len(values)
+    none = np.zeros(0, dtype=np.intp)
+    if size < 2:
+        return none, none
+    bits = np.uint64(int(size - 1).bit_length())
+    low = (np.uint64(1) << bits) - np.uint64(1)
+    ordered = np.sort((values & ~low) | np.arange(size, dtype=np.uint64))
+    top = ordered >> bits
+    same = top[1:] == top[:-1]
+    if not same.any():
+        return none, none
+    in_run = np.zeros(size, dtype=bool)
+    in_run[1:] = same
+    in_run[:-1] |= same
+    entries = ordered[in_run]
+    top = entries >> bits
+    count = len(entries)
+    starts = np.flatnonzero(np.concatenate(([True], top[1:] != top[:-1])))
+    lengths = np.diff(np.append(starts, count))
+    later = np.repeat(starts + lengths, lengths) - np.arange(count) - 1
+    first = np.repeat(np.arange(count), later)
+    second = first + (np.arange(len(first)) - np.repeat(np.cumsum(later) - later - 1, later))
+    # A run is sorted by position (the low bits), so first < second.
+    position = (entries & low).astype(np.intp)
+    first, second = position[first], position[second]
+    if not (values & low).any():  # no bits were replaced: runs hold equal values only
+        return first, second
+    exact = values[first] == values[second]
+    return first[exact], second[exact]
+
+
+def _candidate_codes(
+    sigs: Signatures, rows: np.ndarray, *, simhash_too: bool, prefilter: bool
+) -> np.ndarray:
+    """Candidate pairs of `rows` (valid rows of `sigs`, ascending) as sorted distinct codes
+    (i << 32 | j, i < j positions in `rows`): a shared LSH band of the text MinHash, or
+    (`simhash_too`) a shared 16-bit SimHash chunk. `prefilter`: only pairs `_may_match` keeps.
+
+    Band keys and fingerprints are computed in blocks of rows and each band is bucketed on its
+    own, so the work is linear in the rows (up to the sort's log) and no temporary grows with
+    the window; the chunk pairs, which grow quadratically, cost a few integer operations each
+    before the prefilter drops them."""
+    keys = np.empty((BANDS, len(rows)), dtype=np.uint64)
+    prints = np.empty((FINGERPRINT_WORDS, len(rows)), dtype=np.uint64)
+    for start in range(0, len(rows), _ROW_BLOCK):
+        stop = min(start + _ROW_BLOCK, len(rows))
+        block = sigs.text_slots(rows[start:stop])
+        keys[:, start:stop] = band_keys(block).T
+        if prefilter:
+            prints[:, start:stop] = fingerprints(block).T
+    columns = list(keys)
+    if simhash_too:
+        # Each 16-bit chunk in the top bits: `_shared` keeps them whole.
+        chunks = simhash_chunks(sigs.simhash.gather(rows)).astype(np.uint64) << np.uint64(48)
+        columns += list(chunks.T)
+    media = sigs.gallery_valid[rows] & sigs.embed_valid[rows]
+    codes = [np.zeros(0, dtype=np.uint64)]
+    for column in columns:  # 32 bands and 4 chunks, not posts
+        first, second = _shared(np.ascontiguousarray(column))
+        if prefilter:  # per column: the quadratic chunk pairs are never gathered in one array
+            keep = _may_match(prints, media, first, second)
+            first, second = first[keep], second[keep]
+        codes.append((first.astype(np.uint64) << np.uint64(32)) | second.astype(np.uint64))
+    return np.unique(np.concatenate(codes))
 
 
 def candidate_pairs(
-    simhash: pl.Series, text: np.ndarray, valid: np.ndarray, *, simhash_too: bool = True
+    sigs: Signatures, rows: np.ndarray, *, simhash_too: bool = True
 ) -> pl.DataFrame:
-    """Distinct candidate pairs (left < right, row numbers) among the `valid` rows: a shared LSH
-    band of the text MinHash, or (`simhash_too`) a shared 16-bit SimHash chunk."""
-    rows = np.flatnonzero(valid)
-    pairs = [_bucket_pairs(band_keys(text[rows]), rows)]
-    if simhash_too:
-        pairs.append(_bucket_pairs(simhash_chunks(simhash.gather(rows)), rows))
-    return pl.concat(pairs).unique().sort("left", "right")
+    """Distinct candidate pairs (left < right, row numbers of `sigs`, sorted) among `rows` (valid
+    rows, ascending): a shared LSH band of the text MinHash, or (`simhash_too`) a shared 16-bit
+    SimHash chunk."""
+    codes = _candidate_codes(sigs, rows, simhash_too=simhash_too, prefilter=False)
+    return pl.DataFrame(
+        {
+            "left": pl.Series(rows[(codes >> np.uint64(32)).astype(np.int64)], dtype=pl.UInt32),
+            "right": pl.Series(rows[(codes & _LOW).astype(np.int64)], dtype=pl.UInt32),
+        }
+    )
 
 
-def slot_jaccard(
-    matrix: np.ndarray, valid: np.ndarray, left: np.ndarray, right: np.ndarray
-) -> np.ndarray:
-    """Jaccard of each (left, right) row pair: the share of equal slots; 0 where either side has
-    no signature. Gathered in blocks, so memory stays bounded for any number of pairs."""
-    out = np.zeros(len(left), dtype=np.float64)
-    for start in range(0, len(left), _PAIR_BLOCK):
-        a, b = left[start : start + _PAIR_BLOCK], right[start : start + _PAIR_BLOCK]
-        equal = np.count_nonzero(matrix[a] == matrix[b], axis=1)
-        out[start : start + len(a)] = np.where(valid[a] & valid[b], equal / NUM_SLOTS, 0.0)
+def _equal_share(words: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The share of equal slots of rows `a` and `b` of `words` (0.0 where a position is -1),
+    gathered in blocks, so memory stays bounded for any number of pairs."""
+    out = np.zeros(len(a), dtype=np.float64)
+    both = np.flatnonzero((a >= 0) & (b >= 0))
+    for start in range(0, len(both), _PAIR_BLOCK):
+        pick = both[start : start + _PAIR_BLOCK]
+        equal = np.count_nonzero(words[a[pick]] == words[b[pick]], axis=1)
+        out[pick] = equal / NUM_SLOTS
     return out
 
 
@@ -191,40 +281,67 @@ def confirm(tj: pl.Expr, gj: pl.Expr, ej: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 
 
 class Signatures:
-    """A batch of posts' signatures as numpy matrices (row i = `post_ids[i]`)."""
+    """A batch of posts' signatures (row i = `post_ids[i]`): the columns and their validity. Slots
+    are read from the Arrow buffers as uint64 words (`_signed_words`) a block of rows at a time
+    (the band keys) or for the rows of the pairs compared (the Jaccards), so no matrix the size
+    of the window is built. `text`, `gallery` and `embed` are the full slot matrices (zeros
+    where null), built on first use."""
 
     def __init__(self, frame: pl.DataFrame, *, source: str = "signatures") -> None:
         missing = [c for c in ("post_id", *SIGNATURE_COLUMNS) if c not in frame.columns]
         if missing:
             raise ValueError(f"{source}: clustering needs columns {missing}")
+        self.source = source
         self.post_ids = frame.get_column("post_id")
         self.simhash = frame.get_column("text_simhash64")
-        self.text, text_valid = minhash_matrix(frame["text_minhash128"], source=source)
-        self.gallery, self.gallery_valid = minhash_matrix(
-            frame["gallery_minhash128"], source=source
-        )
-        self.embed, self.embed_valid = minhash_matrix(frame["embed_minhash128"], source=source)
+        self.columns = {name: frame.get_column(name) for name in SIGNATURE_COLUMNS[1:]}
+        text_valid = _validity(self.columns["text_minhash128"], source=source)
+        self.gallery_valid = _validity(self.columns["gallery_minhash128"], source=source)
+        self.embed_valid = _validity(self.columns["embed_minhash128"], source=source)
         # No tokens = no signature: such a post is never a candidate nor a match.
         self.valid = text_valid & self.simhash.is_not_null().to_numpy()
-        # The low byte of the first PREFILTER_SLOTS text slots: equal slots have equal low bytes,
-        # so counting equal bytes bounds the equal slots from above (an exact prefilter).
-        self.text_bytes = (self.text[:, :PREFILTER_SLOTS] & np.uint64(0xFF)).astype(np.uint8)
 
     def __len__(self) -> int:
         return len(self.post_ids)
 
+    @cached_property
+    def text(self) -> np.ndarray:
+        return minhash_matrix(self.columns["text_minhash128"], source=self.source)[0]
+
+    @cached_property
+    def gallery(self) -> np.ndarray:
+        return minhash_matrix(self.columns["gallery_minhash128"], source=self.source)[0]
+
+    @cached_property
+    def embed(self) -> np.ndarray:
+        return minhash_matrix(self.columns["embed_minhash128"], source=self.source)[0]
+
+    def text_slots(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), 128) text slot words (`_signed_words`) of `rows` (signed rows)."""
+        return _signed_words(self.columns["text_minhash128"].gather(rows))
+
+    def _jaccard(
+        self, name: str, valid: np.ndarray, left: np.ndarray, right: np.ndarray
+    ) -> np.ndarray:
+        """Jaccard of a MinHash column for the pairs (0 where a side is not `valid`): only the
+        rows of these pairs are read."""
+        both = valid[left] & valid[right]
+        rows = np.unique(np.concatenate([left[both], right[both]]))
+        words = _signed_words(self.columns[name].gather(rows))
+        a = np.where(both, np.searchsorted(rows, left), -1)
+        b = np.where(both, np.searchsorted(rows, right), -1)
+        return _equal_share(words, a, b)
+
     def similarities(self, left: np.ndarray, right: np.ndarray) -> pl.DataFrame:
         """tj, gj, ej of each row pair."""
-        text_ok = self.valid[left] & self.valid[right]
+        left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
         return pl.DataFrame(
             {
-                "tj": slot_jaccard(self.text, self.valid, left, right),
-                "gj": np.where(
-                    text_ok, slot_jaccard(self.gallery, self.gallery_valid, left, right), 0.0
+                "tj": self._jaccard("text_minhash128", self.valid, left, right),
+                "gj": self._jaccard(
+                    "gallery_minhash128", self.gallery_valid & self.valid, left, right
                 ),
-                "ej": np.where(
-                    text_ok, slot_jaccard(self.embed, self.embed_valid, left, right), 0.0
-                ),
+                "ej": self._jaccard("embed_minhash128", self.embed_valid & self.valid, left, right),
             }
         )
 
@@ -240,33 +357,37 @@ class Signatures:
         )
 
 
-def _may_match(sigs: Signatures, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def _may_match(
+    prints: np.ndarray, media: np.ndarray, first: np.ndarray, second: np.ndarray
+) -> np.ndarray:
     """False only for pairs no rule can confirm: text Jaccard surely < 0.50 (fewer than
-    MIN_TEXT_SLOTS - (128 - PREFILTER_SLOTS) equal low bytes in the first PREFILTER_SLOTS slots)
-    and not both with a gallery and an embed (the one rule that needs no text). Random pairs
-    sharing a SimHash chunk, most of the candidates of a large window, stop here."""
-    needed = MIN_TEXT_SLOTS - (NUM_SLOTS - PREFILTER_SLOTS)
-    media = (
-        sigs.gallery_valid[left]
-        & sigs.gallery_valid[right]
-        & sigs.embed_valid[left]
-        & sigs.embed_valid[right]
-    )
-    keep = np.empty(len(left), dtype=bool)
-    for start in range(0, len(left), _PAIR_BLOCK):
-        a, b = left[start : start + _PAIR_BLOCK], right[start : start + _PAIR_BLOCK]
-        equal = np.count_nonzero(sigs.text_bytes[a] == sigs.text_bytes[b], axis=1)
-        keep[start : start + len(a)] = equal >= needed
-    return keep | media
+    MIN_TEXT_SLOTS equal 2-bit groups in the `fingerprints` (4 words, rows), which bound the
+    equal slots from above) and not both with a gallery and an embed (`media`: the one rule
+    that needs no text). Random pairs sharing a SimHash chunk, most of the candidates of a large
+    window, stop here (a random pair has 32 equal groups of 128 on average)."""
+    keep = np.empty(len(first), dtype=bool)
+    for start in range(0, len(first), _PREFILTER_BLOCK):
+        a, b = first[start : start + _PREFILTER_BLOCK], second[start : start + _PREFILTER_BLOCK]
+        differ = np.zeros(len(a), dtype=np.uint8)
+        for word in prints:  # 4 words of 32 slots: 1-D gathers, in place
+            bits = word[a]
+            bits ^= word[b]
+            bits |= bits >> np.uint64(1)
+            bits &= _EVEN_BITS  # one bit per 2-bit group, set when the group differs
+            differ += np.bitwise_count(bits)
+        keep[start : start + len(a)] = (differ <= NUM_SLOTS - MIN_TEXT_SLOTS) | (
+            media[a] & media[b]
+        )
+    return keep
 
 
 def confirmed_pairs(sigs: Signatures) -> pl.DataFrame:
     """The confirmed near-duplicate pairs (left, right, match_type, similarity) of a batch."""
-    pairs = candidate_pairs(sigs.simhash, sigs.text, sigs.valid)
-    left = pairs["left"].to_numpy().astype(np.int64)
-    right = pairs["right"].to_numpy().astype(np.int64)
-    keep = _may_match(sigs, left, right)
-    return sigs.matches(left[keep], right[keep]).filter(pl.col("match_type").is_not_null())
+    rows = np.flatnonzero(sigs.valid)
+    codes = _candidate_codes(sigs, rows, simhash_too=True, prefilter=True)
+    left = rows[(codes >> np.uint64(32)).astype(np.int64)]
+    right = rows[(codes & _LOW).astype(np.int64)]
+    return sigs.matches(left, right).filter(pl.col("match_type").is_not_null())
 
 
 def components(size: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -447,7 +568,7 @@ def merge_pairs(
     rep_rows = reps["row"].to_numpy()
     rep_valid = np.zeros(len(sigs), dtype=bool)
     rep_valid[rep_rows] = sigs.valid[rep_rows]
-    candidates = candidate_pairs(sigs.simhash, sigs.text, rep_valid, simhash_too=False)
+    candidates = candidate_pairs(sigs, np.flatnonzero(rep_valid), simhash_too=False)
     by_row = reps.select("row", "cluster_id")
     pairs = (
         candidates.with_columns(pl.col("left", "right").cast(pl.Int64))

@@ -128,7 +128,8 @@ def cluster_members(
         .sort("post_id")
         .collect()
     )
-    found = clusters_of(Signatures(window_sigs, source="is_post_signatures (72-hour window)"))
+    window_signed = Signatures(window_sigs, source="is_post_signatures (72-hour window)")
+    found = clusters_of(window_signed)
     stored_clusters = previous.group_by("cluster_id").agg(
         created_at=pl.col("cluster_created_at").first(),
         updated_at=pl.col("cluster_updated_at").max(),
@@ -191,9 +192,7 @@ def cluster_members(
     rows = member_similarity(members, final_reps, sigs, "cluster_id")
     stats = {
         "window_posts": window_ids.height,
-        "window_posts_signed": int(Signatures(window_sigs).valid.sum())
-        if window_sigs.height
-        else 0,
+        "window_posts_signed": int(window_signed.valid.sum()),
         "clustered_in_window": found.height,
         "ids_reused": int(ids["created_at"].lt(now).sum()) if ids.height else 0,
         "clusters_merged_away": merged_away.height,

@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,14 +16,18 @@ from hypothesis import strategies as st
 from contracts import polars_schema, validate_frame
 from contracts.is_ import IsClusterPosts, IsClusters
 from dag.is_cluster_rules import (
+    BANDS,
+    SIMHASH_CHUNKS,
     Signatures,
     assign_ids,
+    candidate_pairs,
     components,
+    confirmed_pairs,
     merge_survivors,
     minhash_matrix,
 )
 from dag.is_clusters import cluster_members, cluster_rows
-from dag.is_signatures import jaccard, signatures
+from dag.is_signatures import NUM_SLOTS, SIGNATURE_BYTES, jaccard, signatures
 
 UTC = dt.UTC
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -319,3 +324,87 @@ def test_slot_jaccard_equals_the_signature_jaccard() -> None:
     signed = Signatures(frame)
     tj = signed.similarities(np.array([0]), np.array([1]))["tj"].item()
     assert tj == jaccard(frame["text_minhash128"][0], frame["text_minhash128"][1])
+
+
+def _binary_column(name: str, slots: np.ndarray, valid: np.ndarray) -> pl.Series:
+    """A MinHash-128 column as 1024 big-endian bytes per row whose null rows still hold bytes in
+    the Arrow buffer (masked values, as a FixedSizeBinary cast or a `when/then` may leave)."""
+    data = pa.py_buffer(np.ascontiguousarray(slots.astype(">u8")).tobytes())
+    offsets = pa.py_buffer(np.arange(len(slots) + 1, dtype=np.int64) * SIGNATURE_BYTES)
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+    array = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(slots), [validity, offsets, data], null_count=int((~valid).sum())
+    )
+    return pl.Series(name, array)
+
+
+def _near_duplicates(rng: np.random.Generator, rows: int) -> list[np.ndarray]:
+    """Text, gallery and embed (rows, 128) slots: each row new, or a copy of an earlier row with
+    0-80 slots of each redrawn (Jaccards on both sides of every threshold, shared and unshared
+    bands)."""
+    slots = [rng.integers(0, 1 << 57, (rows, NUM_SLOTS), dtype=np.uint64) for _ in range(3)]
+    for row in range(1, rows):
+        if rng.random() < 0.7:
+            source = rng.integers(0, row)
+            for column in slots:
+                kept = rng.permutation(NUM_SLOTS)[rng.integers(0, 81) :]
+                column[row, kept] = column[source, kept]
+    return slots
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 40), st.integers(0, 2**32 - 1))
+def test_candidates_and_confirmed_pairs_match_a_brute_force_reference(rows: int, seed: int) -> None:
+    """Every pair sharing a band's 4 slots or a SimHash 16-bit chunk is a candidate (buckets are
+    never capped), the prefilter drops no pair a rule confirms, and the Jaccards are those of
+    the stored bytes, also when null rows hold bytes."""
+    rng = np.random.default_rng(seed)
+    text_slots, gallery, embed = _near_duplicates(rng, rows)
+    text_ok = rng.random(rows) >= 0.1
+    gallery_ok = text_ok & (rng.random(rows) < 0.6)
+    embed_ok = text_ok & (rng.random(rows) < 0.5)
+    # Chunks from a few values, so random chunk buckets fill; one signed text without SimHash.
+    chunk = [f"{v:04x}" for v in rng.integers(0, 3, (rows, SIMHASH_CHUNKS)).ravel()]
+    simhash = ["".join(chunk[4 * r : 4 * r + 4]) if text_ok[r] else None for r in range(rows)]
+    simhash[rows - 1] = None
+    frame = pl.DataFrame(
+        [
+            pl.Series("post_id", [f"p{r:03d}" for r in range(rows)]),
+            pl.Series("text_simhash64", simhash, dtype=pl.String),
+            _binary_column("text_minhash128", text_slots, text_ok),
+            _binary_column("gallery_minhash128", gallery, gallery_ok),
+            _binary_column("embed_minhash128", embed, embed_ok),
+        ]
+    )
+    signed = Signatures(frame)
+    valid = text_ok & np.array([h is not None for h in simhash])
+    assert (signed.valid == valid).all()
+
+    def share(slots: np.ndarray, ok: np.ndarray, a: int, b: int) -> float:
+        return float((slots[a] == slots[b]).sum() / NUM_SLOTS) if ok[a] and ok[b] else 0.0
+
+    candidates, confirmed = set(), {}
+    for a in range(rows):
+        for b in range(a + 1, rows):
+            if not (valid[a] and valid[b]):
+                continue
+            bands = text_slots[[a, b]].reshape(2, BANDS, -1)
+            if not (
+                (bands[0] == bands[1]).all(axis=1).any()
+                or any(simhash[a][k : k + 4] == simhash[b][k : k + 4] for k in range(0, 16, 4))
+            ):
+                continue
+            candidates.add((a, b))
+            tj, gj = share(text_slots, valid, a, b), share(gallery, gallery_ok, a, b)
+            ej = share(embed, embed_ok, a, b)
+            if tj >= 0.75:
+                confirmed[(a, b)] = ("text", tj)
+            elif gj >= 0.80 and tj >= 0.55:
+                confirmed[(a, b)] = ("both", (gj + tj) / 2)
+            elif ej >= 0.85 and (tj >= 0.50 or gj >= 0.60):
+                confirmed[(a, b)] = ("embed", max(ej, (tj + gj) / 2))
+    found = candidate_pairs(signed, np.flatnonzero(signed.valid))
+    assert set(found.select("left", "right").iter_rows()) == candidates
+    assert found.equals(found.sort("left", "right"))
+    pairs = confirmed_pairs(signed)
+    assert {(a, b): (kind, pytest.approx(s)) for a, b, kind, s in pairs.iter_rows()} == confirmed
