@@ -100,7 +100,7 @@ def _first_cue(mask: pl.Expr, table: tuple[tuple[str, tuple[str, ...]], ...]) ->
 
 
 def op_comment_frame(frame: pl.DataFrame) -> pl.Series:
-    """`op_comments` of each row of `frame` (columns row, author, comments_json)."""
+    """`op_comments` of each row of `frame` (columns row = 0..height-1, author, comments_json)."""
     tree = frame.select(
         "row", "author", c=pl.col("comments_json").str.json_decode(pl.List(COMMENT))
     ).explode("c").unnest("c", separator="_")
@@ -111,8 +111,12 @@ def op_comment_frame(frame: pl.DataFrame) -> pl.Series:
         tree.select("row", "author", ca=pl.col("c_author"), text=pl.col("c_content")),
         replies.select("row", "author", ca=pl.col("r_author"), text=pl.col("r_content")),
     ]).filter((pl.col("ca") == pl.col("author")) & pl.col("text").is_not_null())
-    joined = own.group_by("row", maintain_order=True).agg(pl.col("text").str.join("\n"))
-    return frame.select("row").join(joined, on="row", how="left")["text"].fill_null("")
+    # Most posts hold at most one answer of their author: then no grouping is needed (the
+    # group_by was ~30% of this function at 100,000 posts).
+    if own["row"].n_unique() < own.height:
+        own = own.group_by("row", maintain_order=True).agg(pl.col("text").str.join("\n"))
+    return pl.repeat("", frame.height, eager=True, dtype=pl.String).scatter(
+        own["row"], own["text"]).alias("text")
 
 
 def _joined(body: pl.Expr, op: pl.Expr) -> pl.Expr:
