@@ -3,6 +3,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The suite in 2 worker processes (pytest-xdist): most tests use one core (a Dagster subprocess,
+# a loopback server), so two at a time fill a 2-core machine. Tests that share an expensive
+# session fixture (the demo run, the webserver) stay on one worker (tests/conftest.py).
+# `make test PYTEST_WORKERS=-n0` runs them in this process.
+PYTEST_WORKERS ?= -n 2 --dist loadgroup
 
 .PHONY: install demo test test-scale-out bench bench-full ui conventions
 
@@ -21,7 +26,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/typecheck.py
 	$(BIN)/python scripts/typecheck.py -p dag
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_WORKERS)
 
 # The deployment tests (Celery workers on Redis, queued runs, an instance on PostgreSQL).
 test-scale-out: install

@@ -221,3 +221,16 @@ def _no_leaked_instance_context(request: pytest.FixtureRequest) -> Iterator[None
             f"{request.node.nodeid} left a Dagster instance entered; use `with` for instances and "
             "schedule/sensor contexts"
         )
+
+
+# Session fixtures too expensive to set up in every pytest-xdist worker: the tests using one run
+# in the same worker (`--dist loadgroup`, `make test`), which sets it up once.
+SHARED_SESSION_FIXTURES = ("demo", "webserver")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = [name for name in SHARED_SESSION_FIXTURES
+                if name in getattr(item, "fixturenames", ())]
+        if used:
+            item.add_marker(pytest.mark.xdist_group(used[0]))
