@@ -223,11 +223,14 @@ def _no_leaked_instance_context(request: pytest.FixtureRequest) -> Iterator[None
         )
 
 
-# Session fixtures too expensive to set up in every pytest-xdist worker: the tests using one run
-# in the same worker (`--dist loadgroup`, `make test`), which sets it up once.
-SHARED_SESSION_FIXTURES = ("demo", "webserver")
+# Session fixtures that pytest-xdist workers must not each set up: the demo run and the webserver
+# (expensive), and the operating instance, whose tests build on each other in order (a tier
+# backfill reads the tier before it). The tests using one run in the same worker, in order
+# (`--dist loadgroup`, `make test`).
+SHARED_SESSION_FIXTURES = ("demo", "webserver", "operating")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         used = [name for name in SHARED_SESSION_FIXTURES
