@@ -131,8 +131,8 @@ def _info_ratio(results: gates.Results, num: str, den: str, per_row: bool | None
 
 def ratio_table(outcomes: list[gates.Outcome], results: gates.Results) -> str:
     lines = [
-        "| gate | ratio | bound | status | reason / detail |",
-        "| --- | ---: | --- | --- | --- |",
+        "| gate | ratio | bound | headroom | status | reason / detail |",
+        "| --- | ---: | --- | ---: | --- | --- |",
     ]
     for o in outcomes:
         g = o.gate
@@ -142,9 +142,11 @@ def ratio_table(outcomes: list[gates.Outcome], results: gates.Results) -> str:
         )
         what = g.numerator if g.denominator is None else f"{g.numerator} / {g.denominator}"
         value = "-" if o.value is None else f"{o.value:.3g}"
+        headroom = "-" if o.headroom is None else f"{o.headroom:.2f}x"
         detail = f"{g.reason} {('**' + o.detail + '**') if o.detail else ''}".strip()
         lines.append(
-            f"| `{g.name}`<br>{what} ({g.metric}) | {value} | {bound} | {o.status} | {detail} |"
+            f"| `{g.name}`<br>{what} ({g.metric}) | {value} | {bound} | {headroom} | {o.status} "
+            f"| {detail} |"
         )
     lines += ["", "Informational ratios (not gated):", "",
               "| ratio | value |", "| --- | ---: |"]

@@ -45,7 +45,7 @@ def test_nps_digest(
 ) -> None:
     run, prepare = CASES[case]
     benchmark.group = "nps digest"
-    result = benchmark.pedantic(run, args=(nps_csv,), rounds=sizes.rounds, warmup_rounds=1)
+    result = benchmark.pedantic(run, args=(nps_csv,), rounds=sizes.nps_rounds, warmup_rounds=1)
     record.timing(case, benchmark, rows=sizes.nps_rows)
     if case == "nps.floor":
         assert len(result) == sizes.nps_rows

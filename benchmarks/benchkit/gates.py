@@ -12,6 +12,10 @@ bound on one number derived from those records:
 - `metric = "fact"`: the value of one recorded fact (no denominator).
 
 A gate holds `max` and/or `min`; `quick` / `full` sub-tables override them per benchmark mode.
+A quick-mode bound may be at most `QUICK_SLACK` (1.5) times looser than the full-mode target
+(`max` up to 1.5x, `min` down to 1/1.5): CI runs quick mode, and a guard much looser than the
+target would let a real regression through (quick sizes are chosen so that fixed costs do not
+dominate the ratio). The parser refuses a gates file that breaks this.
 
 A peer gate may name the raw driver's case as its `floor` (the least any loader on that path can
 do). When the floor's own ratio to the same denominator misses `max`, the target is out of reach
@@ -43,6 +47,7 @@ from typing import Any, TypeVar
 METRICS = ("time", "memory", "fact")
 # The only skip a gate accepts: the peer cannot run here (see `peer_call`).
 PEER_UNAVAILABLE = "peer unavailable"
+QUICK_SLACK = 1.5  # the loosest a quick-mode bound may be against the full-mode target
 T = TypeVar("T")
 
 
@@ -206,6 +211,18 @@ class Outcome:
     def failed(self) -> bool:
         return self.status == "FAIL"
 
+    @property
+    def headroom(self) -> float | None:
+        """How many times slower (or bigger) ours could get before this gate fails: bound / value
+        for `max`, value / bound for `min`. Below 1.2, a 20% regression of ours fails the gate."""
+        if self.value is None or self.value <= 0 or self.gate.metric == "fact":
+            return None
+        if self.gate.max is not None:
+            return self.gate.max / self.value
+        if self.gate.min is not None and self.gate.min > 0:
+            return self.value / self.gate.min
+        return None
+
 
 def _bound(raw: Any, gate: str, key: str) -> float | None:
     if raw is None:
@@ -247,6 +264,8 @@ def parse_gates(data: Mapping[str, Any], mode: str) -> list[Gate]:
             raise GateFileError(f"gate {name}: every threshold needs a reason")
         if mode in spec and "reason" not in override:
             raise GateFileError(f"gate {name}: the [{mode}] override needs its own reason")
+        if mode == "quick":
+            _check_quick_slack(name, spec, upper, lower)
         floor = spec.get("floor")
         if floor is not None and (metric != "time" or upper is None or not isinstance(floor, str)):
             raise GateFileError(f"gate {name}: floor (a case name) needs a time gate with max")
@@ -266,6 +285,25 @@ def parse_gates(data: Mapping[str, Any], mode: str) -> list[Gate]:
             )
         )
     return gates
+
+
+def _check_quick_slack(
+    name: str, spec: Mapping[str, Any], upper: float | None, lower: float | None
+) -> None:
+    """Refuse a quick bound more than `QUICK_SLACK` times looser than the full-mode target."""
+    full = spec.get("full", {})
+    target_max = _bound(full.get("max", spec.get("max")), name, "max")
+    target_min = _bound(full.get("min", spec.get("min")), name, "min")
+    if upper is not None and target_max is not None and upper > target_max * QUICK_SLACK + 1e-12:
+        raise GateFileError(
+            f"gate {name}: quick max {upper:g} is looser than {QUICK_SLACK:g}x the full-mode "
+            f"target {target_max:g}"
+        )
+    if lower is not None and target_min is not None and lower < target_min / QUICK_SLACK - 1e-12:
+        raise GateFileError(
+            f"gate {name}: quick min {lower:g} is looser than the full-mode target "
+            f"{target_min:g} / {QUICK_SLACK:g}"
+        )
 
 
 def load_gates(path: Path, mode: str) -> list[Gate]:
@@ -378,7 +416,7 @@ def _fmt(value: float | None) -> str:
 
 def table(outcomes: Iterable[Outcome]) -> str:
     """A plain-text table of the gate outcomes (printed at the end of the run)."""
-    rows = [("status", "gate", "ratio", "bound", "detail")]
+    rows = [("status", "gate", "ratio", "bound", "headroom", "detail")]
     for o in outcomes:
         bound = " ".join(
             part
@@ -388,9 +426,10 @@ def table(outcomes: Iterable[Outcome]) -> str:
             )
             if part
         )
-        rows.append((o.status, o.gate.name, _fmt(o.value), bound, o.detail))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        headroom = "-" if o.headroom is None else f"{o.headroom:.2f}x"
+        rows.append((o.status, o.gate.name, _fmt(o.value), bound, headroom, o.detail))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = []
     for r in rows:
-        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(5)) + "  " + r[5])
     return "\n".join(lines)

@@ -55,7 +55,7 @@ class SigSizes:
 
 SIZES = {
     "quick": SigSizes(
-        posts=3_000, datasketch_posts=3_000, original_posts=150, rounds=5, slow_rounds=3
+        posts=20_000, datasketch_posts=3_000, original_posts=150, rounds=5, slow_rounds=3
     ),
     "full": SigSizes(
         posts=100_000, datasketch_posts=20_000, original_posts=1_000, rounds=5, slow_rounds=3

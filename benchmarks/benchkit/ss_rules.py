@@ -66,7 +66,7 @@ class RulesSizes:
 
 
 SIZES = {
-    "quick": RulesSizes(posts=10_000, original_posts=2_000, rounds=5, slow_rounds=3),
+    "quick": RulesSizes(posts=30_000, original_posts=3_000, rounds=5, slow_rounds=3),
     "full": RulesSizes(posts=100_000, original_posts=10_000, rounds=5, slow_rounds=3),
 }
 

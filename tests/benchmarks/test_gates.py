@@ -34,6 +34,12 @@ def _load_gates_module() -> ModuleType:
 
 gates = _load_gates_module()
 
+
+def _outside_xdist() -> dict[str, str]:
+    """This process's environment without pytest-xdist's worker variables: a pytest-benchmark run
+    started from an xdist worker would otherwise disable benchmarking."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+
 TOML = {
     "gates": {
         "load_vs_peer": {
@@ -42,7 +48,7 @@ TOML = {
             "denominator": "pg.executemany",
             "max": 0.1,
             "reason": "at least 10x faster per row",
-            "quick": {"max": 0.2, "reason": "fixed costs dominate small loads"},
+            "quick": {"max": 0.15, "reason": "fixed costs weigh more on small loads"},
         },
         "memory_vs_pandas": {
             "metric": "memory",
@@ -98,11 +104,25 @@ def test_regressed_ratio_fails() -> None:
 
 
 def test_mode_override_applies_its_own_threshold_and_reason() -> None:
-    quick = _by_name(gates.evaluate(gates.parse_gates(TOML, "quick"), _results(0.3)))
-    assert quick["load_vs_peer"].status == "pass"  # 0.15 <= quick max 0.2
-    assert quick["load_vs_peer"].gate.reason == "fixed costs dominate small loads"
-    worse = _by_name(gates.evaluate(gates.parse_gates(TOML, "quick"), _results(0.5)))
-    assert worse["load_vs_peer"].failed  # 0.25 > 0.2
+    quick = _by_name(gates.evaluate(gates.parse_gates(TOML, "quick"), _results(0.28)))
+    assert quick["load_vs_peer"].status == "pass"  # 0.14 <= quick max 0.15
+    assert quick["load_vs_peer"].gate.reason == "fixed costs weigh more on small loads"
+    worse = _by_name(gates.evaluate(gates.parse_gates(TOML, "quick"), _results(0.32)))
+    assert worse["load_vs_peer"].failed  # 0.16 > 0.15
+
+
+@pytest.mark.parametrize("seconds", [0.12, 0.15, 0.1666, 0.19])
+def test_headroom_tells_which_regression_the_gate_catches(seconds: float) -> None:
+    """headroom = bound / ratio: ours slowed by a factor above it fails the gate, below it not."""
+    full = gates.parse_gates(TOML, "full")
+    outcome = _by_name(gates.evaluate(full, _results(seconds)))["load_vs_peer"]
+    assert outcome.headroom == pytest.approx(0.1 / outcome.value)
+    for factor, fails in ((outcome.headroom * 0.99, False), (outcome.headroom * 1.01, True)):
+        slowed = _by_name(gates.evaluate(full, _results(seconds * factor)))["load_vs_peer"]
+        assert slowed.failed == fails, (factor, slowed)
+    assert f"{outcome.headroom:.2f}x" in gates.table([outcome])
+    fact = _by_name(gates.evaluate(full, _results(seconds)))["pruned_read"]
+    assert fact.headroom is None  # a count, not a time: no slowdown factor
 
 
 def test_memory_and_fact_regressions_fail() -> None:
@@ -206,6 +226,16 @@ def test_floor_bound_gate_fails_when_the_floor_was_not_measured() -> None:
             {"numerator": "a", "denominator": "b", "max": 1, "reason": "r", "quick": {"max": 2}},
             "needs its own reason",
         ),
+        (  # a CI guard much looser than the target would let a real regression through
+            {"numerator": "a", "denominator": "b", "max": 1, "reason": "r",
+             "quick": {"max": 1.6, "reason": "noisy"}},
+            "quick max 1.6 is looser than 1.5x the full-mode target 1",
+        ),
+        (
+            {"metric": "fact", "numerator": "a", "min": 0.8, "reason": "r",
+             "quick": {"min": 0.5, "reason": "noisy"}},
+            "quick min 0.5 is looser than the full-mode target 0.8 / 1.5",
+        ),
     ],
 )
 def test_malformed_gate_is_rejected(spec: dict, message: str) -> None:
@@ -274,7 +304,7 @@ def test_breached_gate_fails_a_pytest_run(tmp_path: Path) -> None:
              "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", "/dev/null"],
             capture_output=True,
             text=True,
-            env={**os.environ, "DEMO_FAST": fast,
+            env={**_outside_xdist(), "DEMO_FAST": fast,
                  "BENCH_RESULTS_DIR": str(tmp_path / "results"), "BENCH_MODE": "quick"},
             timeout=120,
             check=False,
@@ -462,7 +492,7 @@ def test_peer_harness_error_fails_a_pytest_run(tmp_path: Path) -> None:
              "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", "/dev/null"],
             capture_output=True,
             text=True,
-            env={**os.environ, "DEMO_PEER": peer, "DEMO_WRAP": wrap,
+            env={**_outside_xdist(), "DEMO_PEER": peer, "DEMO_WRAP": wrap,
                  "BENCH_RESULTS_DIR": str(tmp_path / "results"), "BENCH_MODE": "quick"},
             timeout=120,
             check=False,
