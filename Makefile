@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The suite in 2 worker processes (pytest-xdist): most tests use one core (a Dagster subprocess,
-# a loopback server), so two at a time fill a 2-core machine. Tests that share an expensive
-# session fixture (the demo run, the webserver) stay on one worker (tests/conftest.py).
+# a loopback server), so two at a time fill a 2-core machine. Whole modules go to one worker, in
+# order (`loadfile`): tests of a module may build on each other (the CLI tier backfills) or share
+# an expensive module fixture; the demo's tests are in one module so the demo runs once.
 # `make test PYTEST_WORKERS=-n0` runs them in this process.
-PYTEST_WORKERS ?= -n 2 --dist loadgroup
+PYTEST_WORKERS ?= -n 2 --dist loadfile
 
 .PHONY: install demo test test-scale-out bench bench-full ui conventions
 

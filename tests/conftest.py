@@ -79,8 +79,8 @@ def run_demo(data: Path, extra_env: dict[str, str], timeout: float = 600) -> Dem
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """The demo on the embedded defaults, run once per session: tests/test_demo.py checks its
-    output, the UI tests browse the instance it leaves."""
+    """The demo on the embedded defaults, run once per session: tests/operating/test_demo.py
+    checks its output and browses the instance it leaves."""
     return run_demo(tmp_path_factory.mktemp("demo") / "data", {})
 
 
@@ -222,18 +222,3 @@ def _no_leaked_instance_context(request: pytest.FixtureRequest) -> Iterator[None
             "schedule/sensor contexts"
         )
 
-
-# Session fixtures that pytest-xdist workers must not each set up: the demo run and the webserver
-# (expensive), and the operating instance, whose tests build on each other in order (a tier
-# backfill reads the tier before it). The tests using one run in the same worker, in order
-# (`--dist loadgroup`, `make test`).
-SHARED_SESSION_FIXTURES = ("demo", "webserver", "operating")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        used = [name for name in SHARED_SESSION_FIXTURES
-                if name in getattr(item, "fixturenames", ())]
-        if used:
-            item.add_marker(pytest.mark.xdist_group(used[0]))

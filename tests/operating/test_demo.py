@@ -1,8 +1,12 @@
-"""After the demo's single-run ranges, the UI shows partitioned assets' checks as passed.
+"""The README's main command (`python -m dag.demo`) runs every job and reports what it wrote; after
+its single-run ranges, the UI shows partitioned assets' checks as passed.
+
+Both read the one demo run of the session (the `demo` fixture); they share this module so that
+`make test`'s pytest-xdist workers (`--dist loadfile`) run the demo once, in one worker.
 
 Dagster records a range run's check result once, without a partition, and the UI then reads every
 partition's check as skipped ("0 / 1 Passed" on the graph). The contract checks record one
-evaluation per partition instead (`contracts.conclude`); this test opens the instance the demo
+evaluation per partition instead (`contracts.conclude`); the UI test opens the instance the demo
 left in a real browser and reads what a user sees: the asset's checks list and its lineage node.
 Screenshots are kept in `artifacts/screenshots/checks-<asset>.png`.
 """
@@ -26,6 +30,25 @@ ASSETS = {
     "cd_digest_price": "cd_digest_price_contract",
     "nps_his_digest": "nps_his_digest_contract",
 }
+
+
+def test_demo_runs_main_jobs_on_embedded_defaults(demo: DemoRun) -> None:
+    out = demo.output
+    assert demo.returncode == 0, out[-4000:]
+    # Quiet: the demo's own first line comes first (no library warnings before it).
+    assert out.startswith(f"DAGSTER_HOME={demo.home}"), out[:2000]
+    for job in ("nps_history_job", "cd_daily_update_job", "cd_daily_update_turso_job"):
+        assert f"  {job} " in out and "steps succeeded" in out
+    assert "All runs succeeded" in out
+    # The summary names every store with real row counts.
+    for line in ("delta    nps_his_digest", "delta    cd_digest_price", "public.pension",
+                 "public.price", "nps_postgres: postgres database 'nps'", f"turso: {demo.data}"):
+        assert line in out, line
+    assert "not local or empty" not in out
+    assert (demo.home / "dagster.yaml").exists()
+    assert (demo.data / "postgres").is_dir()
+    # Dagster recorded the runs in the instance, so `dagster dev` shows them afterwards.
+    assert list(demo.home.rglob("runs.db")) or list(demo.home.rglob("*.db"))
 
 
 @pytest.fixture(scope="module")
