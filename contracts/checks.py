@@ -31,6 +31,9 @@ from contracts.schema import key_columns, mask_columns
 
 TIERS = ("bronze", "silver", "gold")
 MAX_EXAMPLES = 20
+# Rows a per-partition check validates at once: whole partitions, grouped up to about this many
+# (one pandera call per chunk; a call costs ~0.1 s whatever its size).
+CHUNK_ROWS = 250_000
 MASK = "***"
 _ROW = "__contract_row__"
 
@@ -142,12 +145,8 @@ def _named_key_rule(failures: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame
     )
 
 
-def validate_frame(
-    data: pl.DataFrame, model: type[pa.DataFrameModel], mask: Sequence[str] = ()
-) -> tuple[bool, dict[str, Any]]:
-    """Validate ``data`` with ``model``, all failures collected; return (passed, metadata)."""
-    started = time.perf_counter()
-    metadata: dict[str, Any] = {"rows_checked": data.height}
+def _failure_cases(data: pl.DataFrame, model: type[pa.DataFrameModel]) -> pl.DataFrame | None:
+    """Every failure of ``data`` against ``model`` (pandera's failure cases), None when valid."""
     try:
         # Full depth always: the check exists to run the data rules, whatever PANDERA_* says.
         with config_context(
@@ -155,23 +154,126 @@ def validate_frame(
         ):
             model.validate(data, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        failures = _named_key_rule(errors.failure_cases, key_columns(model))
-    else:
+        return _named_key_rule(errors.failure_cases, key_columns(model))
+    return None
+
+
+def _report(
+    rows: int,
+    failures: pl.DataFrame | None,
+    examples: pl.DataFrame | None,
+    mask: Sequence[str],
+    started: float,
+) -> tuple[bool, dict[str, Any]]:
+    """(passed, metadata) of a validation: rows checked, failing rows per rule, examples."""
+    metadata: dict[str, Any] = {"rows_checked": rows}
+    if failures is None:
         metadata["failing_rows"] = 0
         metadata["validation_sec"] = round(time.perf_counter() - started, 3)
         return True, metadata
     summary = failure_summary(failures, mask)
-    examples = failing_examples(data, failures, mask)
     metadata["failing_rows"] = failures.get_column("index").drop_nulls().n_unique()
     metadata["rules_failed"] = dg.MetadataValue.json(summary.get_column("rule").to_list())
     metadata["failing_rows_by_rule"] = dg.MetadataValue.json(
         dict(zip(summary.get_column("rule"), summary.get_column("failing_rows"), strict=True))
     )
     metadata["failures"] = dg.MetadataValue.md(_markdown(summary))
-    if examples.height:
+    if examples is not None and examples.height:
         metadata["failing_examples"] = dg.MetadataValue.md(_markdown(examples))
     metadata["validation_sec"] = round(time.perf_counter() - started, 3)
     return False, metadata
+
+
+def validate_frame(
+    data: pl.DataFrame, model: type[pa.DataFrameModel], mask: Sequence[str] = ()
+) -> tuple[bool, dict[str, Any]]:
+    """Validate ``data`` with ``model``, all failures collected; return (passed, metadata)."""
+    started = time.perf_counter()
+    failures = _failure_cases(data, model)
+    examples = None if failures is None else failing_examples(data, failures, mask)
+    return _report(data.height, failures, examples, mask, started)
+
+
+def _chunks(frame: pl.LazyFrame, column: str, max_rows: int) -> list[pl.Series]:
+    """The values of ``column``, sorted, in consecutive groups of about ``max_rows`` rows: a
+    group closes with the value whose rows pass the next multiple of ``max_rows``, so it holds
+    fewer than ``max_rows`` plus its largest value's rows."""
+    counts = frame.group_by(column).agg(pl.len().alias("rows")).sort(column).collect()
+    groups = counts.with_columns(
+        # a new group where the running total passes a multiple of max_rows
+        (pl.col("rows").cum_sum() - pl.col("rows")).floordiv(max_rows).alias("group")
+    ).with_columns(pl.col("group").rle_id())
+    return [part.get_column(column) for part in groups.partition_by("group", maintain_order=True)]
+
+
+def validate_partitions(
+    frame: pl.LazyFrame,
+    column: str,
+    model: type[pa.DataFrameModel],
+    mask: Sequence[str] = (),
+    max_rows: int = CHUNK_ROWS,
+) -> tuple[bool, dict[str, Any]]:
+    """`validate_frame` of ``frame``, collected a few values of ``column`` (partitions) at a
+    time, about ``max_rows`` rows, so memory holds a bounded chunk of the range, not all of it.
+
+    The same verdict and counts as one validation of the whole frame when every rule of the
+    model is row-wise or keyed on ``column`` (`contract_check(per_partition=True)` checks the
+    key). Example rows are numbered in chunk order; a schema-level failure (no row) found in
+    every chunk is reported once."""
+    started = time.perf_counter()
+    chunks = _chunks(frame, column, max_rows)
+    if len(chunks) <= 1:
+        return validate_frame(frame.collect(), model, mask)
+    rows = 0
+    found: list[pl.DataFrame] = []
+    examples: list[pl.DataFrame] = []
+    shown = 0
+    for values in chunks:
+        data = frame.filter(pl.col(column).is_in(values.implode(), nulls_equal=True)).collect()
+        failures = _failure_cases(data, model)
+        if failures is not None:
+            if shown < MAX_EXAMPLES:
+                part = failing_examples(data, failures, mask, MAX_EXAMPLES - shown)
+                examples.append(part.with_columns(pl.col("row") + rows))
+                shown += part.height
+            found.append(failures.with_columns(pl.col("index") + rows))
+        rows += data.height
+        del data  # before the next chunk is read
+    if not found:
+        return _report(rows, None, None, mask, started)
+    failures = pl.concat(found, how="vertical_relaxed")
+    per_row = pl.col("index").is_not_null()
+    failures = pl.concat(
+        [failures.filter(per_row), failures.filter(~per_row).unique(maintain_order=True)]
+    )
+    example_rows = pl.concat(examples, how="vertical_relaxed") if examples else None
+    return _report(rows, failures, example_rows, mask, started)
+
+
+def partition_column(
+    asset: dg.AssetsDefinition, model: type[pa.DataFrameModel], partition_from: str | None = None
+) -> str:
+    """The column a per-partition contract check splits the range on (asset metadata
+    ``partition_by``); refused unless splitting cannot hide a duplicate: one partition column,
+    held by the model's key (or no key), or derived from the key column ``partition_from`` (a
+    value of it lies in one partition), and no column unique on its own."""
+    name = asset.key.to_user_string()
+    column = asset.metadata_by_key.get(asset.key, {}).get("partition_by")
+    if asset.partitions_def is None or not isinstance(column, str):
+        raise ValueError(
+            f"contract_check({name}, per_partition=True): the asset needs one partition column "
+            f"(metadata partition_by as a string), got {column!r}"
+        )
+    keys = key_columns(model)
+    keyed_by = column if partition_from is None else partition_from
+    unique = [c for c, spec in model.to_schema().columns.items() if spec.unique]
+    if (keys and keyed_by not in keys) or unique:
+        raise ValueError(
+            f"contract_check({name}, per_partition=True): {model.__name__}'s key {keys} must "
+            f"hold {keyed_by!r} and no column may be unique on its own (got {unique}), or a "
+            "duplicate across partitions would go unseen"
+        )
+    return column
 
 
 @runtime_checkable
@@ -330,6 +432,8 @@ def contract_check(
     pii_columns: Sequence[str] = (),
     read: Callable[[dg.AssetCheckExecutionContext], pl.LazyFrame | pl.DataFrame] | None = None,
     required_resource_keys: Iterable[str] = (),
+    per_partition: bool = False,
+    partition_from: str | None = None,
 ) -> dg.AssetChecksDefinition:
     """A blocking ``<asset>_contract`` check validating the persisted partition(s) with ``model``.
 
@@ -344,6 +448,12 @@ def contract_check(
     ``MaterializeResult``), pass ``read``: a function of the check context returning the persisted
     rows for the run's partition(s) (e.g. read back from the table), plus the resource keys it
     uses in ``required_resource_keys``.
+
+    ``per_partition=True`` validates a range run one partition at a time (`validate_partitions`),
+    so the check's memory does not grow with the range; the asset's key must hold its partition
+    column, or ``partition_from``, the key column it derives from (`partition_column`).
+    Opt-in: a rule comparing rows of different partitions would pass unseen, so only assets
+    whose rules are row-wise or keyed by partition ask for it.
     """
     if not isinstance(asset, dg.AssetsDefinition) or len(asset.keys) != 1:
         raise TypeError(f"contract_check needs a single-asset AssetsDefinition, got {asset!r}")
@@ -353,11 +463,12 @@ def contract_check(
     mask = mask_columns(model, pii_columns)
     partitioned = asset.partitions_def is not None
     audited = read is None and severity == dg.AssetCheckSeverity.ERROR
+    split_on = partition_column(asset, model, partition_from) if per_partition else None
 
     def _result(
-        context: dg.AssetCheckExecutionContext, data: pl.DataFrame
+        context: dg.AssetCheckExecutionContext, validated: tuple[bool, dict[str, Any]]
     ) -> dg.AssetCheckResult | None:
-        passed, metadata = validate_frame(data, model, mask)
+        passed, metadata = validated
         if partitioned:
             metadata["partitions"] = _partitions_label(context)
         result = dg.AssetCheckResult(passed=passed, severity=severity, metadata=metadata)
@@ -377,7 +488,7 @@ def contract_check(
                     f"{asset_name}_contract: read() returned {type(data).__name__}, "
                     "expected a Polars LazyFrame or DataFrame"
                 )
-            return _result(context, data)
+            return _result(context, validate_frame(data, model, mask))
 
         contract = _contract_read_back
     else:
@@ -385,13 +496,21 @@ def contract_check(
         def _contract(
             context: dg.AssetCheckExecutionContext, **persisted: pl.LazyFrame
         ) -> dg.AssetCheckResult | None:
+            frame = persisted[asset_name]
+            split = split_on if split_on and len(context.partition_keys) > 1 else None
             try:
-                data = persisted[asset_name].collect()
+                # split by partition, reads interleave with validation: either failing is
+                # "could not be checked"
+                split_result = validate_partitions(frame, split, model, mask) if split else None
+                data = None if split else frame.collect()
             except Exception as error:  # fail closed: data that cannot be checked is refused
                 if audited and not isinstance(error, FileNotFoundError):  # else nothing to refuse
                     refuse_partitions(context, asset, check_name, f"could not be read: {error}")
                 raise
-            return _result(context, data)
+            if split_result is not None:
+                return _result(context, split_result)
+            assert data is not None
+            return _result(context, validate_frame(data, model, mask))
 
         # The input is named after the asset (logs read "Loaded input 'nps_his_digest'"), typed
         # pl.LazyFrame so the asset's IO manager hands over a lazy scan of the run's partition(s).

@@ -6,10 +6,11 @@ import polars as pl
 from contracts import column_schema, contract_check, polars_schema
 from contracts.cd import CdBppedds, CdHistoricalBppedds
 from dag.cd_bppedd_processing import BPPEDD_VALUES
-from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, history_months, month_end_series
+from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, month_end_series
 from dag.cd_raw_ingestion import BPPEDD_COLUMNS
 from dag.cd_source import KrxSource
 from dag.partitions import cd_monthly_history_partition
+from dag.spill import SPILL_HOOKS
 from dag_io import lake
 
 
@@ -24,6 +25,7 @@ from dag_io import lake
         **lake(partition_by="history_month"),
         "dagster/column_schema": column_schema(CdHistoricalBppedds),
     },
+    hooks=SPILL_HOOKS,
 )
 def cd_historical_bppedds(
     context: dg.AssetExecutionContext, krx_source: KrxSource
@@ -33,7 +35,7 @@ def cd_historical_bppedds(
     frame, metadata = month_end_series(
         "cd_historical_bppedds",
         krx_source,
-        history_months(context),
+        context,
         lambda s, p: s.fundamentals(p.date, p.exchange),
         BPPEDD_COLUMNS,
         polars_schema(CdBppedds),
@@ -45,4 +47,7 @@ def cd_historical_bppedds(
     return dg.Output(frame, metadata=metadata)
 
 
-cd_historical_bppedds_contract = contract_check(cd_historical_bppedds, CdHistoricalBppedds)
+# A range is validated month by month: history_month is the month of `date`, a key column.
+cd_historical_bppedds_contract = contract_check(
+    cd_historical_bppedds, CdHistoricalBppedds, per_partition=True, partition_from="date"
+)

@@ -13,17 +13,25 @@ import datetime as dt
 import os
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from dag.cd_common import CdPartition, add_year_month, digest_zero_rows, pad_ticker
+from dag.cd_common import (
+    CdPartition,
+    DigestStats,
+    add_year_month,
+    digest_zero_rows,
+    pad_ticker,
+)
 from dag.cd_raw_ingestion import Fetch, fetch_series
 from dag.cd_security_processing import security_id
 from dag.cd_source import KrxSource
 from dag.common import CD_TAGS, elapsed, tags
 from dag.partitions import CD_EXCHANGES
+from dag.spill import Spill
 
 HISTORY_TAGS = tags("silver", CD_TAGS)
 
@@ -75,19 +83,53 @@ def month_end_partitions(
     return partitions
 
 
-def _with_security_id(series: pl.LazyFrame) -> pl.LazyFrame:
-    pairs = series.select("ticker", "exchange").unique().collect()
-    # uuid5 needs SHA-1 (no Polars expression): once per distinct security, not per row.
-    ids = pairs.with_columns(
-        security_id=pl.Series([security_id(t, x) for t, x in pairs.iter_rows()], dtype=pl.String)
+class _SecurityIds:
+    """`security_id` of each (ticker, exchange) met in the run. uuid5 needs SHA-1 (no Polars
+    expression): each distinct security is hashed once per run, not once per row or month."""
+
+    def __init__(self) -> None:
+        self.known = pl.DataFrame(
+            schema={"ticker": pl.String, "exchange": pl.String, "security_id": pl.String}
+        )
+
+    def attach(self, series: pl.LazyFrame) -> pl.LazyFrame:
+        pairs = series.select("ticker", "exchange").unique().collect()
+        new = pairs.join(self.known, on=["ticker", "exchange"], how="anti")
+        ids = pl.Series([security_id(t, x) for t, x in new.iter_rows()], dtype=pl.String)
+        self.known = pl.concat([self.known, new.with_columns(security_id=ids)])
+        return series.join(self.known.lazy(), on=["ticker", "exchange"], how="left")
+
+
+def _month_end_digest(
+    asset: str,
+    source: KrxSource,
+    months: Sequence[dt.date],
+    fetch: Fetch,
+    columns: dict[str, str],
+    bronze_schema: pl.Schema,
+    values: Sequence[str],
+    output_columns: Sequence[str],
+    partial_zero_fails: bool,
+    exchanges: Sequence[str],
+    ids: _SecurityIds,
+) -> tuple[pl.LazyFrame, list[CdPartition], DigestStats, str]:
+    """The digested month-end rows of `months`: (rows, month-end partitions, stats, source)."""
+    partitions = month_end_partitions(source, months, exchanges)
+    frame, bronze = fetch_series(asset, source, partitions, fetch, columns, bronze_schema)
+    series = frame.lazy().with_columns(ticker=pad_ticker(pl.col("ticker")))
+    kept, stats = digest_zero_rows(
+        asset, series, values, partitions, partial_zero_fails=partial_zero_fails
     )
-    return series.join(ids.lazy(), on=["ticker", "exchange"], how="left")
+    digest = add_year_month(ids.attach(kept)).with_columns(
+        history_month=pl.col("date").dt.truncate("1mo")
+    )
+    return digest.select(output_columns), partitions, stats, bronze["source"]
 
 
 def month_end_series(
     asset: str,
     source: KrxSource,
-    months: Sequence[dt.date],
+    context: dg.AssetExecutionContext,
     fetch: Fetch,
     columns: dict[str, str],
     bronze_schema: pl.Schema,
@@ -97,21 +139,46 @@ def month_end_series(
     partial_zero_fails: bool,
     exchanges: Sequence[str] = CD_EXCHANGES,
 ) -> tuple[pl.LazyFrame, dict[str, Any]]:
-    """Fetch and digest the month-end day of each month; returns rows and metadata."""
+    """Fetch and digest the month-end day of each month of the run; returns rows and metadata.
+
+    A range is done one month at a time, each month's rows spilled (`dag.spill`), so memory
+    holds one month whatever the range; the statistics are summed over the months."""
     started = time.perf_counter()
-    partitions = month_end_partitions(source, months, exchanges)
-    frame, bronze = fetch_series(asset, source, partitions, fetch, columns, bronze_schema)
-    series = frame.lazy().with_columns(ticker=pad_ticker(pl.col("ticker")))
-    kept, stats = digest_zero_rows(
-        asset, series, values, partitions, partial_zero_fails=partial_zero_fails
+    months = history_months(context)
+    digest = partial(
+        _month_end_digest,
+        asset,
+        source,
+        fetch=fetch,
+        columns=columns,
+        bronze_schema=bronze_schema,
+        values=values,
+        output_columns=output_columns,
+        partial_zero_fails=partial_zero_fails,
+        exchanges=exchanges,
+        ids=_SecurityIds(),
     )
-    digest = add_year_month(_with_security_id(kept)).with_columns(
-        history_month=pl.col("date").dt.truncate("1mo")
-    )
+    if len(months) == 1:  # one month: no spill, the plan is handed over as it is
+        output, partitions, stats, source_name = digest(months)
+    else:
+        partitions, parts = [], []
+        with Spill(context) as spill:
+            for month in months:
+                rows, month_partitions, month_stats, source_name = digest([month])
+                spill.write(rows.collect(), f"{month:%Y-%m}")
+                partitions.extend(month_partitions)
+                parts.append(month_stats)
+            output = spill.scan()
+        stats = DigestStats(
+            holidays=[key for part in parts for key in part.holidays],
+            trading=[key for part in parts for key in part.trading],
+            rows_in=sum(part.rows_in for part in parts),
+            rows_dropped=sum(part.rows_dropped for part in parts),
+        )
     metadata = {
         **stats.metadata(),
-        "source": bronze["source"],
+        "source": source_name,
         "month_end_days": dg.MetadataValue.json([p.key for p in partitions]),
         "execution_time_sec": elapsed(started),
     }
-    return digest.select(output_columns), metadata
+    return output, metadata

@@ -5,11 +5,12 @@ import polars as pl
 
 from contracts import column_schema, contract_check, polars_schema
 from contracts.cd import CdHistoricalMarketcaps, CdMarketcaps
-from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, history_months, month_end_series
+from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, month_end_series
 from dag.cd_marketcap_processing import MARKETCAP_VALUES
 from dag.cd_raw_ingestion import MARKETCAP_COLUMNS
 from dag.cd_source import KrxSource
 from dag.partitions import cd_monthly_history_partition
+from dag.spill import SPILL_HOOKS
 from dag_io import lake
 
 
@@ -24,6 +25,7 @@ from dag_io import lake
         **lake(partition_by="history_month"),
         "dagster/column_schema": column_schema(CdHistoricalMarketcaps),
     },
+    hooks=SPILL_HOOKS,
 )
 def cd_historical_marketcaps(
     context: dg.AssetExecutionContext, krx_source: KrxSource
@@ -32,7 +34,7 @@ def cd_historical_marketcaps(
     frame, metadata = month_end_series(
         "cd_historical_marketcaps",
         krx_source,
-        history_months(context),
+        context,
         lambda s, p: s.market_caps(p.date, p.exchange),
         MARKETCAP_COLUMNS,
         polars_schema(CdMarketcaps),
@@ -43,4 +45,7 @@ def cd_historical_marketcaps(
     return dg.Output(frame, metadata=metadata)
 
 
-cd_historical_marketcaps_contract = contract_check(cd_historical_marketcaps, CdHistoricalMarketcaps)
+# A range is validated month by month: history_month is the month of `date`, a key column.
+cd_historical_marketcaps_contract = contract_check(
+    cd_historical_marketcaps, CdHistoricalMarketcaps, per_partition=True, partition_from="date"
+)

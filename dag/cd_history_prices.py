@@ -5,11 +5,12 @@ import polars as pl
 
 from contracts import column_schema, contract_check, polars_schema
 from contracts.cd import CdHistoricalPrices, CdPrices
-from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, history_months, month_end_series
+from dag.cd_history_common import HISTORY_BACKFILL, HISTORY_TAGS, month_end_series
 from dag.cd_price_processing import PRICE_VALUES
 from dag.cd_raw_ingestion import PRICE_COLUMNS
 from dag.cd_source import KrxSource
 from dag.partitions import cd_monthly_history_partition
+from dag.spill import SPILL_HOOKS
 from dag_io import lake
 
 
@@ -24,6 +25,7 @@ from dag_io import lake
         **lake(partition_by="history_month"),
         "dagster/column_schema": column_schema(CdHistoricalPrices),
     },
+    hooks=SPILL_HOOKS,
 )
 def cd_historical_prices(
     context: dg.AssetExecutionContext, krx_source: KrxSource
@@ -32,7 +34,7 @@ def cd_historical_prices(
     frame, metadata = month_end_series(
         "cd_historical_prices",
         krx_source,
-        history_months(context),
+        context,
         lambda s, p: s.ohlcv(p.date, p.exchange),
         PRICE_COLUMNS,
         polars_schema(CdPrices),
@@ -43,4 +45,7 @@ def cd_historical_prices(
     return dg.Output(frame, metadata=metadata)
 
 
-cd_historical_prices_contract = contract_check(cd_historical_prices, CdHistoricalPrices)
+# A range is validated month by month: history_month is the month of `date`, a key column.
+cd_historical_prices_contract = contract_check(
+    cd_historical_prices, CdHistoricalPrices, per_partition=True, partition_from="date"
+)

@@ -15,6 +15,7 @@ index) sees an unbounded text.
 
 import os
 import time
+from datetime import date
 from typing import Any, cast
 
 import dagster as dg
@@ -32,6 +33,7 @@ from dag.nps_rules import (
     normalize_company_name,
 )
 from dag.partitions import nps_monthly_partition
+from dag.spill import SPILL_HOOKS, Spill
 
 __all__ = [
     "company_types",
@@ -269,6 +271,22 @@ def _metadata(stats: pl.DataFrame, max_chars: int) -> dict[str, Any]:
     }
 
 
+def _digest_months(
+    context: dg.AssetExecutionContext, bronze: pl.LazyFrame, keys: list[str], max_chars: int
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """A range, one month at a time (the dedup key holds `ym`, so the rows are the range's):
+    each month's digest spilled, its statistics kept; (scan of the spill, stats by month)."""
+    stats: list[pl.DataFrame] = []
+    with Spill(context) as spill:
+        for key in keys:
+            month = bronze.filter(pl.col("ym") == pl.lit(date.fromisoformat(key[:10]), pl.Date))
+            out, month_stats = digest_with_stats(typed(month, max_chars))
+            spill.write(out, key)
+            del out  # before the next month is typed: never two months at once
+            stats.append(month_stats)
+        return spill.scan(), pl.concat(stats, how="vertical")
+
+
 @dg.asset(
     group_name="NPS",
     partitions_def=nps_monthly_partition,
@@ -277,6 +295,7 @@ def _metadata(stats: pl.DataFrame, max_chars: int) -> dict[str, Any]:
     kinds={"polars", "deltalake", "pandera"},
     tags=tags("silver", NPS_TAGS),
     metadata={"partition_by": "ym", "dagster/column_schema": column_schema(NpsHisDigest)},
+    hooks=SPILL_HOOKS,
 )
 def nps_his_digest(
     context: dg.AssetExecutionContext, nps_his_download: pl.LazyFrame
@@ -286,9 +305,14 @@ def nps_his_digest(
     monthly_notice_amount); with normalised name, legal forms, address key and estimated wage."""
     started = time.perf_counter()
     max_chars = max_field_chars()
-    out, stats = digest_with_stats(typed(nps_his_download, max_chars))
+    keys = list(context.partition_keys)
+    if len(keys) == 1:  # one month: no spill, the digest is handed over as it is
+        out, stats = digest_with_stats(typed(nps_his_download, max_chars))
+        output = out.lazy()
+    else:
+        output, stats = _digest_months(context, nps_his_download, keys, max_chars)
     months = {f"{m:%Y-%m}" for m in stats["ym"]}
-    expected = {key[:7] for key in context.partition_keys}
+    expected = {key[:7] for key in keys}
     if months != expected:
         raise ValueError(
             f"nps_his_digest partitions {sorted(expected)}: bronze nps_his_download holds months "
@@ -296,7 +320,8 @@ def nps_his_digest(
         )
     metadata = _metadata(stats, max_chars)
     metadata["execution_time_sec"] = elapsed(started)
-    return dg.Output(out.lazy(), metadata=metadata)
+    return dg.Output(output, metadata=metadata)
 
 
-nps_his_digest_contract = contract_check(nps_his_digest, NpsHisDigest)
+# A range is validated month by month (the key holds `ym`): memory stays one month's.
+nps_his_digest_contract = contract_check(nps_his_digest, NpsHisDigest, per_partition=True)

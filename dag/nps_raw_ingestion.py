@@ -23,6 +23,7 @@ from dag.common import NPS_TAGS, elapsed, tags
 from dag.nps_csv import CANONICAL_COLUMNS, LINEAGE_COLUMNS, NpsCsvError, file_month, parse_bytes
 from dag.nps_source import NpsSource, NpsSourceError, RawFile
 from dag.partitions import nps_monthly_partition
+from dag.spill import SPILL_HOOKS, Spill
 from dag_io import lake
 
 # Integrity thresholds. A real month is ~110 MB; the sample's default 2,000 rows are ~400 KB.
@@ -78,6 +79,33 @@ def save_snapshot(raw: RawFile, month: date, sha256: str) -> Path:
     return target
 
 
+def _ingest_month(nps_source: NpsSource, key: str) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """One month of the run: fetched, parsed, checked to hold that month, snapshotted; its rows
+    (with `ym`) and its `per_month` metadata entry."""
+    month = month_of(key)
+    try:
+        raw = nps_source.fetch_month(month)
+        parsed = parse_bytes(raw.content, raw.name)
+        file_month(parsed.frame, raw.name, expected=month)  # every row carries `month`
+    except (NpsSourceError, NpsCsvError) as error:
+        raise NpsIngestionError(f"nps_his_download partition {key}: {error}") from error
+    snapshot = save_snapshot(raw, month, parsed.sha256)
+    info = {
+        "file": raw.name,
+        "origin": raw.origin,
+        "raw_snapshot_path": str(snapshot),
+        "sha256": parsed.sha256,
+        "file_bytes": parsed.file_bytes,
+        "encoding": parsed.encoding,
+        "compression": parsed.compression,
+        "delivered_bytes": parsed.delivered_bytes,
+        "header_variant": parsed.header_variant,
+        "rows_read": parsed.rows,
+        "bytes_replaced": parsed.bytes_replaced,
+    }
+    return parsed.frame.with_columns(ym=pl.lit(month, pl.Date)), info
+
+
 @dg.asset(
     group_name="NPS",
     partitions_def=nps_monthly_partition,
@@ -86,6 +114,7 @@ def save_snapshot(raw: RawFile, month: date, sha256: str) -> Path:
     kinds={"polars", "deltalake", "csv"},
     tags=tags("bronze", NPS_TAGS),
     metadata={**lake(partition_by="ym"), "dagster/column_schema": column_schema(NpsHisDownload)},
+    hooks=SPILL_HOOKS,
 )
 def nps_his_download(
     context: dg.AssetExecutionContext, nps_source: NpsSource, config: NpsDownloadConfig
@@ -97,32 +126,20 @@ def nps_his_download(
             "nps_his_download: config accept_row_drop=true needs a reason (recorded in metadata)"
         )
     started = time.perf_counter()
-    frames: list[pl.DataFrame] = []
+    keys = list(context.partition_keys)
     per_month: dict[str, dict[str, Any]] = {}
-    for key in context.partition_keys:
-        month = month_of(key)
-        try:
-            raw = nps_source.fetch_month(month)
-            parsed = parse_bytes(raw.content, raw.name)
-            file_month(parsed.frame, raw.name, expected=month)  # every row carries `month`
-        except (NpsSourceError, NpsCsvError) as error:
-            raise NpsIngestionError(f"nps_his_download partition {key}: {error}") from error
-        snapshot = save_snapshot(raw, month, parsed.sha256)
-        frames.append(parsed.frame.with_columns(ym=pl.lit(month, pl.Date)))
-        per_month[f"{month:%Y-%m}"] = {
-            "file": raw.name,
-            "origin": raw.origin,
-            "raw_snapshot_path": str(snapshot),
-            "sha256": parsed.sha256,
-            "file_bytes": parsed.file_bytes,
-            "encoding": parsed.encoding,
-            "compression": parsed.compression,
-            "delivered_bytes": parsed.delivered_bytes,
-            "header_variant": parsed.header_variant,
-            "rows_read": parsed.rows,
-            "bytes_replaced": parsed.bytes_replaced,
-        }
-    frame = pl.concat(frames, how="vertical")
+    if len(keys) == 1:  # one month: no spill, the frame is handed over as it is
+        frame, per_month[keys[0][:7]] = _ingest_month(nps_source, keys[0])
+        rows, output = frame.height, frame.lazy()
+    else:  # a range: one month in memory at a time, spilled, then streamed by the IO manager
+        rows = 0
+        with Spill(context) as spill:
+            for key in keys:
+                frame, per_month[key[:7]] = _ingest_month(nps_source, key)
+                spill.write(frame, key)
+                rows += frame.height
+                del frame  # before the next month is parsed: never two months at once
+            output = spill.scan()
     months = list(per_month.values())
     metadata: dict[str, Any] = {
         "source": f"nps_source mode={nps_source.mode}",
@@ -130,7 +147,7 @@ def nps_his_download(
         "raw_snapshot_path": dg.MetadataValue.path(months[0]["raw_snapshot_path"])
         if len(months) == 1
         else str(raw_snapshot_dir()),
-        "rows_read": frame.height,
+        "rows_read": rows,
         "header_variant": ", ".join(sorted({m["header_variant"] for m in months})),
         "bytes_replaced": sum(m["bytes_replaced"] for m in months),
         "file_bytes": sum(m["file_bytes"] for m in months),
@@ -139,10 +156,11 @@ def nps_his_download(
         "completeness_policy": dg.MetadataValue.json(config.policy()),
         "execution_time_sec": elapsed(started),
     }
-    return dg.Output(frame.lazy(), metadata=metadata)
+    return dg.Output(output, metadata=metadata)
 
 
-nps_his_download_contract = contract_check(nps_his_download, NpsHisDownload)
+# A range is validated month by month (the key holds `ym`): memory stays one month's.
+nps_his_download_contract = contract_check(nps_his_download, NpsHisDownload, per_partition=True)
 
 
 # --- file-integrity checks ---------------------------------------------------------------------
