@@ -12,6 +12,7 @@ Screenshots are kept in `artifacts/screenshots/checks-<asset>.png`.
 """
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.operating.conftest import (
     serving_webserver,
 )
 
+CHECK_SUMMARY = re.compile(r"\d+ / \d+ Passed")
 # A partitioned silver asset of each group the demo runs over a range.
 ASSETS = {
     "cd_digest_price": "cd_digest_price_contract",
@@ -64,7 +66,7 @@ def demo_webserver(demo: DemoRun) -> Iterator[Webserver]:
         yield server
 
 
-def _open(browser: Any, url: str, ready: str) -> Any:
+def _open(browser: Any, url: str, ready: str | re.Pattern[str]) -> Any:
     page = browser.new_page()
     page.goto(url, wait_until="domcontentloaded")
     page.get_by_text(ready).first.wait_for(timeout=RENDER_TIMEOUT_MS)
@@ -91,7 +93,9 @@ def test_partitioned_checks_show_passed_after_the_demo(
         page.close()
 
     lineage = f"{demo_webserver.url}/assets/{asset}?view=lineage&lineageScope=neighbors"
-    page = _open(browser, lineage, "Asset checks")
+    # The node's check summary ("<passed> / <total> Passed") is fetched after the graph is
+    # drawn (its label "Asset checks" shows first, over "Loading..."): wait for the summary.
+    page = _open(browser, lineage, CHECK_SUMMARY)
     try:
         page.screenshot(path=str(SCREENSHOTS / f"checks-{asset}-lineage.png"))
         text = page.inner_text("body")
