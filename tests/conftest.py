@@ -221,4 +221,3 @@ def _no_leaked_instance_context(request: pytest.FixtureRequest) -> Iterator[None
             f"{request.node.nodeid} left a Dagster instance entered; use `with` for instances and "
             "schedule/sensor contexts"
         )
-
