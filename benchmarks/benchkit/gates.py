@@ -18,11 +18,12 @@ target would let a real regression through (quick sizes are chosen so that fixed
 dominate the ratio). The parser refuses a gates file that breaks this.
 
 A peer gate may name the raw driver's case as its `floor` (the least any loader on that path can
-do). When the floor's own ratio to the same denominator misses `max`, the target is out of reach
-of every implementation on this machine, so the gate holds ours to the floor instead (ours / peer
-at most `floor_slack` x floor / peer, default 1.2) and reports status `floor`: not a failure,
-and not a plain pass either; the table shows both ratios. A floor that meets the target leaves
-the target in force.
+do). When the floor's own ratio to the same denominator misses `max`, or comes within
+`floor_slack` of it, the target is out of reach (or at the edge) of every implementation on this
+machine, so the gate holds ours to the floor instead (ours / peer at most `floor_slack` x
+floor / peer, default 1.2) and reports status `floor`: not a failure, and not a plain pass
+either; the table shows both ratios. A floor that meets the target with the slack to spare
+(`floor_slack` x floor / peer <= `max`) leaves the target in force.
 A peer case may be skipped only when the peer cannot run here at all: its import, or a library
 it needs, is missing (`peer_call` raises `PeerUnavailable`, whose reason carries the
 `PEER_UNAVAILABLE` marker). Its gates are then reported as skipped with that reason, never as
@@ -399,11 +400,12 @@ def _floor_bound(results: Results, gate: Gate, value: float, breach: str) -> tup
     if floor is None or bottom is None:
         return "FAIL", f"{breach}; floor unavailable ({why})"
     floor_ratio = floor / bottom
-    if floor_ratio <= gate.max:
-        return "FAIL", f"{breach}; the floor {gate.floor} meets it ({floor_ratio:.3g})"
     limit = floor_ratio * gate.floor_slack
+    if limit <= gate.max:
+        return "FAIL", f"{breach}; the floor {gate.floor} meets it ({floor_ratio:.3g})"
     if value <= limit:
-        return "floor", (f"target {gate.max:g} missed by the floor itself ({gate.floor}: "
+        where = "missed by" if floor_ratio > gate.max else "within the slack of"
+        return "floor", (f"target {gate.max:g} {where} the floor itself ({gate.floor}: "
                          f"{floor_ratio:.3g}); ours <= {gate.floor_slack:g}x floor ({limit:.3g})")
     return "FAIL", f"{breach}; also > {gate.floor_slack:g}x the floor's {floor_ratio:.3g}"
 

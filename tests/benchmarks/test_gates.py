@@ -189,6 +189,10 @@ FLOOR_TOML = {
         # Both miss 0.1; ours is held to 1.2 x the floor's 0.16 = 0.192 instead.
         (0.14, 0.16, "floor", "missed by the floor itself (pg.adbc: 0.16)"),
         (0.14, 0.08, "FAIL", "the floor pg.adbc meets it (0.08)"),  # the target stands
+        # The floor meets 0.1 but within its slack (1.2 x 0.095 > 0.1): the target is at the
+        # hardware's edge, so ours is held to 1.2 x the floor (0.114), not failed on noise.
+        (0.102, 0.095, "floor", "within the slack of the floor itself (pg.adbc: 0.095)"),
+        (0.12, 0.095, "FAIL", "> max 0.1"),  # past the floor's slack too
         (0.25, 0.16, "FAIL", "also > 1.2x the floor's 0.16"),  # regressed past the floor
     ],
 )
