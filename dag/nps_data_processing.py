@@ -273,9 +273,9 @@ def _metadata(stats: pl.DataFrame, max_chars: int) -> dict[str, Any]:
 
 def _digest_months(
     context: dg.AssetExecutionContext, bronze: pl.LazyFrame, keys: list[str], max_chars: int
-) -> tuple[pl.LazyFrame, pl.DataFrame]:
+) -> tuple[dict[str, pl.LazyFrame], pl.DataFrame]:
     """A range, one month at a time (the dedup key holds `ym`, so the rows are the range's):
-    each month's digest spilled, its statistics kept; (scan of the spill, stats by month)."""
+    each month's digest spilled, its statistics kept; (spilled months by key, stats by month)."""
     stats: list[pl.DataFrame] = []
     with Spill(context) as spill:
         for key in keys:
@@ -284,7 +284,7 @@ def _digest_months(
             spill.write(out, key)
             del out  # before the next month is typed: never two months at once
             stats.append(month_stats)
-        return spill.scan(), pl.concat(stats, how="vertical")
+        return spill.frames(), pl.concat(stats, how="vertical")
 
 
 @dg.asset(
@@ -299,7 +299,7 @@ def _digest_months(
 )
 def nps_his_digest(
     context: dg.AssetExecutionContext, nps_his_download: pl.LazyFrame
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[dict[str, pl.LazyFrame]]:
     """The pension register: one row per enrolled workplace and month, typed, cleaned and
     de-duplicated on (ym, company_name, business_reg_num, zip_code, subscriber_count,
     monthly_notice_amount); with normalised name, legal forms, address key and estimated wage."""
@@ -308,7 +308,7 @@ def nps_his_digest(
     keys = list(context.partition_keys)
     if len(keys) == 1:  # one month: no spill, the digest is handed over as it is
         out, stats = digest_with_stats(typed(nps_his_download, max_chars))
-        output = out.lazy()
+        output = {keys[0]: out.lazy()}
     else:
         output, stats = _digest_months(context, nps_his_download, keys, max_chars)
     months = {f"{m:%Y-%m}" for m in stats["ym"]}

@@ -118,7 +118,7 @@ def _ingest_month(nps_source: NpsSource, key: str) -> tuple[pl.DataFrame, dict[s
 )
 def nps_his_download(
     context: dg.AssetExecutionContext, nps_source: NpsSource, config: NpsDownloadConfig
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[dict[str, pl.LazyFrame]]:
     """The month's enrolled-workplace file as delivered: one row per data line, all values as
     strings under canonical names, with lineage columns; `ym` is the data month (자료생성년월)."""
     if config.accept_row_drop and not config.reason.strip():
@@ -130,7 +130,7 @@ def nps_his_download(
     per_month: dict[str, dict[str, Any]] = {}
     if len(keys) == 1:  # one month: no spill, the frame is handed over as it is
         frame, per_month[keys[0][:7]] = _ingest_month(nps_source, keys[0])
-        rows, output = frame.height, frame.lazy()
+        rows, output = frame.height, {keys[0]: frame.lazy()}
     else:  # a range: one month in memory at a time, spilled, then streamed by the IO manager
         rows = 0
         with Spill(context) as spill:
@@ -139,7 +139,7 @@ def nps_his_download(
                 spill.write(frame, key)
                 rows += frame.height
                 del frame  # before the next month is parsed: never two months at once
-            output = spill.scan()
+            output = spill.frames()
     months = list(per_month.values())
     metadata: dict[str, Any] = {
         "source": f"nps_source mode={nps_source.mode}",

@@ -1,8 +1,9 @@
 """Spill files: a range run's per-partition results on local disk, so memory holds one partition.
 
 A single run over many partitions (`BackfillPolicy.single_run()`) computes one partition at a
-time, writes each result as an Arrow IPC file (`Spill.write`) and returns `Spill.scan()`, a lazy
-scan of those files that the IO manager streams into the lake in record batches.
+time, writes each result as an Arrow IPC file (`Spill.write`) and returns `Spill.frames()`, one
+lazy scan per partition that the Delta IO manager streams into the lake one after another (or
+`Spill.scan()`, one scan of all files, which Polars reads ahead whole when written).
 
 Where the files live: `<DAG_DATA_DIR or ./data>/spill/<run id>/<asset op>/`, one directory per
 run step, on the data disk (not the system temp dir, which is often RAM-backed tmpfs and would
@@ -80,6 +81,7 @@ class Spill:
         self.folder = step_dir(self.run_id, self.op_name)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.files: list[Path] = []
+        self.keys: list[str] = []
 
     def write(self, frame: pl.DataFrame, partition_key: str) -> None:
         """Spill one partition's rows (LZ4 IPC: ~4x smaller than uncompressed at little CPU; a
@@ -87,11 +89,19 @@ class Spill:
         path = self.folder / f"{len(self.files):05d}_{partition_key}.arrow"
         frame.write_ipc(path, compression="lz4")
         self.files.append(path)
+        self.keys.append(partition_key)
 
     def scan(self) -> pl.LazyFrame:
         if not self.files:
             raise ValueError(f"spill {self.folder}: no partition was written")
         return pl.scan_ipc(self.files)
+
+    def frames(self) -> dict[str, pl.LazyFrame]:
+        """One scan per spilled partition, by partition key: as an asset's output, the Delta IO
+        manager streams them one after another (one scan of all files is read ahead whole)."""
+        if not self.files:
+            raise ValueError(f"spill {self.folder}: no partition was written")
+        return {key: pl.scan_ipc(path) for key, path in zip(self.keys, self.files, strict=True)}
 
     def __enter__(self) -> Spill:
         return self

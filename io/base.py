@@ -7,10 +7,11 @@ The business entity here is a *lake table*: one asset's persisted rows at
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import typing
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,9 +93,32 @@ def _normalise_frame(obj: object, asset: str) -> pl.LazyFrame:
     if isinstance(obj, pl.LazyFrame):
         return obj
     raise TypeError(
-        f"asset {asset}: the IO manager persists pl.LazyFrame or pl.DataFrame outputs, "
-        f"got {type(obj).__name__}"
+        f"asset {asset}: the IO manager persists pl.LazyFrame or pl.DataFrame outputs (or, for a "
+        f"partition range, a dict of them by partition key), got {type(obj).__name__}"
     )
+
+
+def output_parts(obj: object, target: WriteTarget) -> list[pl.LazyFrame] | None:
+    """A `{partition key: frame}` output as one frame per partition (its partition columns
+    added from the key), checked to name exactly the partitions written; None for one frame."""
+    if not isinstance(obj, Mapping):
+        return None
+    if target.layout is None or target.values is None:
+        raise TypeError(
+            f"{target.where()}: a dict output (frames by partition key) needs a partitioned asset"
+        )
+    given, expected = [str(k) for k in obj], set(target.keys)
+    missing, extra = sorted(expected - set(given)), sorted(set(given) - expected)
+    if missing or extra:
+        raise ValueError(
+            f"{target.where()}: the dict output must hold one frame per partition written; "
+            f"missing {missing[:5]}, not in the run {extra[:5]}"
+        )
+    parts = []
+    for key, value in obj.items():
+        one = dataclasses.replace(target, values=target.layout.values([str(key)]), keys=[str(key)])
+        parts.append(shape_partitions(_normalise_frame(value, target.asset), one))
+    return parts
 
 
 def shape_partitions(frame: pl.LazyFrame, target: WriteTarget) -> pl.LazyFrame:
@@ -178,9 +202,16 @@ class ArrowIOManager(dg.ConfigurableIOManager):
 
     # -- implemented by the format -------------------------------------------------------------
     @abstractmethod
-    def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
+    def write(
+        self,
+        frame: pl.LazyFrame,
+        target: WriteTarget,
+        *,
+        parts: Sequence[pl.LazyFrame] | None = None,
+    ) -> WriteResult:
         """Replace exactly the target's partitions (or the whole table) with `frame`, in one
-        atomic commit; report rows, files and bytes written."""
+        atomic commit; report rows, files and bytes written. `parts`, when given, are `frame`
+        split by partition (a dict output): a writer may stream them one after another."""
 
     @abstractmethod
     def scan(
@@ -309,9 +340,13 @@ class ArrowIOManager(dg.ConfigurableIOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         target = self.target_for_output(context)
-        frame = shape_partitions(_normalise_frame(obj, target.asset), target)
+        parts = output_parts(obj, target)
+        if parts is None:
+            frame = shape_partitions(_normalise_frame(obj, target.asset), target)
+        else:
+            frame = pl.concat(parts, how="vertical")
         started = time.perf_counter()
-        result = self.write(frame, target)
+        result = self.write(frame, target, parts=parts)
         self.forget_refusals(target)
         seconds = time.perf_counter() - started
         mask = target.config.mask_columns

@@ -1,8 +1,10 @@
 """`DeltaIOManager`: each asset is a Delta table at `<root_uri>/<asset key path>`.
 
-A write replaces exactly the partitions being materialised (a Delta overwrite with a partition
-predicate) in one commit, streaming the LazyFrame as Arrow record batches; `write_mode: "merge"`
-upserts on `merge_keys` with a Delta MERGE. Reads are lazy `scan_delta`s pruned to the requested
+A write replaces exactly the partitions being materialised in one commit: a partitioned write
+streams its rows into per-partition Parquet files and commits them at once (`delta_files`; a
+range output given per partition is streamed part after part), an unpartitioned one (or a schema
+change) goes through `write_deltalake`; `write_mode: "merge"` upserts on `merge_keys` with a
+Delta MERGE. Reads are lazy `scan_delta`s pruned to the requested
 partitions, at a table version pinned at the first read of the run.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import dagster as dg
@@ -29,6 +32,7 @@ from dag_io.base import (
     outside_error,
     outside_example,
 )
+from dag_io.delta_files import WRITE_ID, streamable, write_partitions
 from dag_io.delta_schema import (
     arrow_schema,
     changed_types,
@@ -50,19 +54,18 @@ class _Outside(ValueError):
     """A streamed batch held a row outside the partitions being written."""
 
 
-def _reader(
-    frame: pl.LazyFrame,
-    schema: pl.Schema,
+def _checked(
+    frames: Sequence[pl.LazyFrame],
     target: WriteTarget,
     outside: list[str],
     head: list[pl.DataFrame] | None = None,
-) -> pa.RecordBatchReader:
-    """The LazyFrame as a stream of Arrow record batches, checking each batch's partitions
-    (a row outside them is appended to `outside` and aborts the stream, so nothing commits).
-    `head` receives the first rows streamed: the output preview, without reading them back."""
-    arrow = arrow_schema(schema)
-
-    def batches() -> Any:
+) -> Iterator[pl.DataFrame]:
+    """The frames' rows in batches, one frame after another (Polars runs a frame's whole query
+    ahead of a slow consumer, so only a frame at a time bounds memory), checking each batch's
+    partitions (a row outside them is appended to `outside` and aborts the stream, so nothing
+    commits). `head` receives the first rows streamed: the output preview, without reading
+    them back."""
+    for frame in frames:
         for df in frame.collect_batches(chunk_size=BATCH_ROWS):
             example = outside_example(df, target)
             if example is not None:
@@ -70,9 +73,24 @@ def _reader(
                 raise _Outside(example)
             if head is not None and not head and df.height:
                 head.append(df.head(PREVIEW_ROWS))
-            yield from df.to_arrow().cast(arrow).to_batches()
+            yield df
 
-    return pa.RecordBatchReader.from_batches(arrow, batches())
+
+def _reader(
+    frame: pl.LazyFrame,
+    schema: pl.Schema,
+    target: WriteTarget,
+    outside: list[str],
+    head: list[pl.DataFrame] | None = None,
+) -> pa.RecordBatchReader:
+    """`_checked` batches as a stream of Arrow record batches of the Delta schema."""
+    arrow = arrow_schema(schema)
+    batches = (
+        b
+        for df in _checked([frame], target, outside, head)
+        for b in df.to_arrow().cast(arrow).to_batches()
+    )
+    return pa.RecordBatchReader.from_batches(arrow, batches)
 
 
 MERGE_CHANGES = ("rows_inserted", "rows_updated", "rows_deleted")
@@ -117,9 +135,16 @@ class DeltaIOManager(ArrowIOManager):
     _pins: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
 
     # -- writing --------------------------------------------------------------------------------
-    def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
+    def write(
+        self,
+        frame: pl.LazyFrame,
+        target: WriteTarget,
+        *,
+        parts: Sequence[pl.LazyFrame] | None = None,
+    ) -> WriteResult:
         options = self.options(target.uri)
         frame = delta_safe(frame, target.where())
+        parts = [delta_safe(part, target.where()) for part in parts or ()]
         schema = frame.collect_schema()
         write_mode, schema_mode = target.config.write_mode, target.config.schema_mode
         names = target.layout.names if target.layout else []
@@ -140,7 +165,7 @@ class DeltaIOManager(ArrowIOManager):
         write_id = uuid.uuid4().hex
         commit = CommitProperties(
             custom_metadata={
-                "dag_io.write_id": write_id,
+                WRITE_ID: write_id,
                 "dag_io.asset": target.asset,
                 "dag_io.partitions": json.dumps(target.keys[:50]),
                 **({RUN_ID: target.run_id} if target.run_id else {}),
@@ -149,11 +174,22 @@ class DeltaIOManager(ArrowIOManager):
         extra: dict[str, Any] = {}
         outside: list[str] = []
         head: list[pl.DataFrame] = []
+        if write_mode == "merge":
+            how = "merge"
+        elif changes and target.layout is not None:
+            how = "rewrite"
+        elif not changes and streamable(target, table, schema):
+            how = "streamed"
+        else:
+            how = "plain"
         try:
-            if write_mode == "merge":
+            if how == "merge":
                 extra = self._merge(table, frame, schema, target, commit, outside)
-            elif changes and target.layout is not None:
+            elif how == "rewrite":
                 self._rewrite(table, frame, schema, target, commit, options, outside)
+            elif how == "streamed":
+                streams = (_checked([p], target, outside, head) for p in parts or [frame])
+                write_partitions(table, streams, target, options, commit, write_id)
             else:
                 predicate = (
                     target.layout.sql_predicate(target.values)
@@ -176,12 +212,12 @@ class DeltaIOManager(ArrowIOManager):
             if outside:  # the stream was aborted by our partition check: say which row
                 raise outside_error(target, outside[0]) from None
             raise
-        # The plain write commits through `table`, which then stands at our commit's version;
-        # merge and rewrite commit elsewhere, so their version is looked up by the write id.
-        plain = write_mode != "merge" and not (changes and target.layout is not None)
+        # write_deltalake commits through `table`, which then stands at our commit's version;
+        # the others commit elsewhere, so their version is looked up by the write id.
+        plain = how == "plain"
         if plain:
             version = table.version()
-        elif write_mode == "merge" and not any(extra[k] for k in MERGE_CHANGES):
+        elif how == "merge" and not any(extra[k] for k in MERGE_CHANGES):
             # a merge that changes no row makes no commit (e.g. a crawl of unchanged posts)
             version = DeltaTable(target.uri, storage_options=options).version()
         else:
@@ -198,7 +234,7 @@ class DeltaIOManager(ArrowIOManager):
             bytes=int(files.get_column("size_bytes").sum() or 0),
             schema=table_polars_schema(written),
             extra={"table_version": version, **extra},
-            # a plain write's table holds exactly the streamed rows in the written partitions
+            # a plain or streamed write's partitions hold exactly the streamed rows
             preview=head[0] if head else None,
         )
 
@@ -351,7 +387,7 @@ class DeltaIOManager(ArrowIOManager):
         """The table version our commit produced (found by its write id in the history)."""
         for limit in (20, None):
             for entry in DeltaTable(uri, storage_options=options).history(limit):
-                if entry.get("dag_io.write_id") == write_id:
+                if entry.get(WRITE_ID) == write_id:
                     return int(entry["version"])
         raise RuntimeError(f"table {uri}: commit {write_id} not found in the Delta history")
 
@@ -423,9 +459,7 @@ class DeltaIOManager(ArrowIOManager):
                 "dag_io.refused_versions": f"{first}-{last}",
             }
         )
-        foreign = [
-            e for e in history if int(e["version"]) >= first and e.get(RUN_ID) != run_id
-        ]
+        foreign = [e for e in history if int(e["version"]) >= first and e.get(RUN_ID) != run_id]
         if not foreign:
             table.restore(first - 1, commit_properties=commit)
         elif target.layout is not None and target.values is not None:
@@ -583,4 +617,3 @@ def _schema_mode(
     if changes or target.layout is None:
         return "overwrite"
     return "merge" if set(schema.names()) - set(table.schema().to_arrow().names) else None
-

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -47,7 +47,14 @@ class ParquetIOManager(ArrowIOManager):
     partition."""
 
     # -- writing --------------------------------------------------------------------------------
-    def write(self, frame: pl.LazyFrame, target: WriteTarget) -> WriteResult:
+    def write(
+        self,
+        frame: pl.LazyFrame,
+        target: WriteTarget,
+        *,
+        parts: Sequence[pl.LazyFrame] | None = None,
+    ) -> WriteResult:
+        # one sink_parquet of `frame` per partition directory: `parts` add nothing here
         if target.config.write_mode != "overwrite":
             raise ValueError(
                 f"{target.where()}: the Parquet IO manager only replaces partitions; "
