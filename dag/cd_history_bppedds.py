@@ -29,10 +29,10 @@ from dag_io import lake
 )
 def cd_historical_bppedds(
     context: dg.AssetExecutionContext, krx_source: KrxSource
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[dict[str, pl.LazyFrame]]:
     """Fundamentals of each month's last trading day, digested like cd_digest_bppedds (rows
     with bps, pbr, eps, div, dps all 0 dropped); KONEX publishes none and is not asked."""
-    frame, metadata = month_end_series(
+    by_month, metadata = month_end_series(
         "cd_historical_bppedds",
         krx_source,
         context,
@@ -44,7 +44,7 @@ def cd_historical_bppedds(
         partial_zero_fails=False,
         exchanges=("KOSPI", "KOSDAQ"),
     )
-    return dg.Output(frame, metadata=metadata)
+    return dg.Output(by_month, metadata=metadata)
 
 
 # A range is validated month by month: history_month is the month of `date`, a key column.

@@ -138,11 +138,13 @@ def month_end_series(
     *,
     partial_zero_fails: bool,
     exchanges: Sequence[str] = CD_EXCHANGES,
-) -> tuple[pl.LazyFrame, dict[str, Any]]:
-    """Fetch and digest the month-end day of each month of the run; returns rows and metadata.
+) -> tuple[dict[str, pl.LazyFrame], dict[str, Any]]:
+    """Fetch and digest the month-end day of each month of the run; returns the rows by
+    partition key and metadata.
 
-    A range is done one month at a time, each month's rows spilled (`dag.spill`), so memory
-    holds one month whatever the range; the statistics are summed over the months."""
+    A range is done one month at a time, each month's rows spilled (`dag.spill`) and handed to
+    the IO manager per partition, so memory holds one month whatever the range; the statistics
+    are summed over the months."""
     started = time.perf_counter()
     months = history_months(context)
     digest = partial(
@@ -158,17 +160,19 @@ def month_end_series(
         exchanges=exchanges,
         ids=_SecurityIds(),
     )
+    keys = {dt.date.fromisoformat(key[:10]): key for key in context.partition_keys}
     if len(months) == 1:  # one month: no spill, the plan is handed over as it is
-        output, partitions, stats, source_name = digest(months)
+        rows, partitions, stats, source_name = digest(months)
+        output = {keys[months[0]]: rows}
     else:
         partitions, parts = [], []
         with Spill(context) as spill:
             for month in months:
                 rows, month_partitions, month_stats, source_name = digest([month])
-                spill.write(rows.collect(), f"{month:%Y-%m}")
+                spill.write(rows.collect(), keys[month])
                 partitions.extend(month_partitions)
                 parts.append(month_stats)
-            output = spill.scan()
+            output = spill.frames()
         stats = DigestStats(
             holidays=[key for part in parts for key in part.holidays],
             trading=[key for part in parts for key in part.trading],

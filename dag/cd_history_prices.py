@@ -29,9 +29,9 @@ from dag_io import lake
 )
 def cd_historical_prices(
     context: dg.AssetExecutionContext, krx_source: KrxSource
-) -> dg.Output[pl.LazyFrame]:
+) -> dg.Output[dict[str, pl.LazyFrame]]:
     """OHLCV of each month's last trading day per exchange, digested like cd_digest_price."""
-    frame, metadata = month_end_series(
+    by_month, metadata = month_end_series(
         "cd_historical_prices",
         krx_source,
         context,
@@ -42,7 +42,7 @@ def cd_historical_prices(
         list(polars_schema(CdHistoricalPrices)),
         partial_zero_fails=True,
     )
-    return dg.Output(frame, metadata=metadata)
+    return dg.Output(by_month, metadata=metadata)
 
 
 # A range is validated month by month: history_month is the month of `date`, a key column.

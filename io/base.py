@@ -11,7 +11,7 @@ import dataclasses
 import time
 import typing
 from abc import abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,11 @@ class WriteTarget:
     keys: list[str] = field(default_factory=list)
     run_id: str | None = None  # the writing run (None outside a run): names kept previous data
     config: LakeConfig = field(default_factory=LakeConfig)
+
+    def only(self, key: str) -> WriteTarget:
+        """This write restricted to one of its partitions."""
+        assert self.layout is not None
+        return dataclasses.replace(self, values=self.layout.values([key]), keys=[key])
 
     def where(self) -> str:
         """`asset <name> partition(s) <...>` for error messages."""
@@ -98,9 +103,9 @@ def _normalise_frame(obj: object, asset: str) -> pl.LazyFrame:
     )
 
 
-def output_parts(obj: object, target: WriteTarget) -> list[pl.LazyFrame] | None:
-    """A `{partition key: frame}` output as one frame per partition (its partition columns
-    added from the key), checked to name exactly the partitions written; None for one frame."""
+def output_parts(obj: object, target: WriteTarget) -> dict[str, pl.LazyFrame] | None:
+    """A `{partition key: frame}` output, each frame with its partition columns (added from
+    the key), checked to name exactly the partitions written; None for one frame."""
     if not isinstance(obj, Mapping):
         return None
     if target.layout is None or target.values is None:
@@ -114,11 +119,10 @@ def output_parts(obj: object, target: WriteTarget) -> list[pl.LazyFrame] | None:
             f"{target.where()}: the dict output must hold one frame per partition written; "
             f"missing {missing[:5]}, not in the run {extra[:5]}"
         )
-    parts = []
-    for key, value in obj.items():
-        one = dataclasses.replace(target, values=target.layout.values([str(key)]), keys=[str(key)])
-        parts.append(shape_partitions(_normalise_frame(value, target.asset), one))
-    return parts
+    return {
+        str(key): shape_partitions(_normalise_frame(value, target.asset), target.only(str(key)))
+        for key, value in obj.items()
+    }
 
 
 def shape_partitions(frame: pl.LazyFrame, target: WriteTarget) -> pl.LazyFrame:
@@ -207,11 +211,11 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         frame: pl.LazyFrame,
         target: WriteTarget,
         *,
-        parts: Sequence[pl.LazyFrame] | None = None,
+        parts: Mapping[str, pl.LazyFrame] | None = None,
     ) -> WriteResult:
         """Replace exactly the target's partitions (or the whole table) with `frame`, in one
         atomic commit; report rows, files and bytes written. `parts`, when given, are `frame`
-        split by partition (a dict output): a writer may stream them one after another."""
+        by partition key (a dict output): a writer may write them one after another."""
 
     @abstractmethod
     def scan(
@@ -344,7 +348,7 @@ class ArrowIOManager(dg.ConfigurableIOManager):
         if parts is None:
             frame = shape_partitions(_normalise_frame(obj, target.asset), target)
         else:
-            frame = pl.concat(parts, how="vertical")
+            frame = pl.concat(parts.values(), how="vertical")
         started = time.perf_counter()
         result = self.write(frame, target, parts=parts)
         self.forget_refusals(target)

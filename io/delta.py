@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import dagster as dg
@@ -140,11 +140,11 @@ class DeltaIOManager(ArrowIOManager):
         frame: pl.LazyFrame,
         target: WriteTarget,
         *,
-        parts: Sequence[pl.LazyFrame] | None = None,
+        parts: Mapping[str, pl.LazyFrame] | None = None,
     ) -> WriteResult:
         options = self.options(target.uri)
         frame = delta_safe(frame, target.where())
-        parts = [delta_safe(part, target.where()) for part in parts or ()]
+        pieces = [delta_safe(part, target.where()) for part in (parts or {}).values()]
         schema = frame.collect_schema()
         write_mode, schema_mode = target.config.write_mode, target.config.schema_mode
         names = target.layout.names if target.layout else []
@@ -188,7 +188,7 @@ class DeltaIOManager(ArrowIOManager):
             elif how == "rewrite":
                 self._rewrite(table, frame, schema, target, commit, options, outside)
             elif how == "streamed":
-                streams = (_checked([p], target, outside, head) for p in parts or [frame])
+                streams = (_checked([p], target, outside, head) for p in pieces or [frame])
                 write_partitions(table, streams, target, options, commit, write_id)
             else:
                 predicate = (

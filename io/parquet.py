@@ -6,9 +6,10 @@ unpartitioned asset. `_schema.parquet` (zero rows) holds the table's merged sche
 A write sinks the LazyFrame (streaming) into a temporary sibling directory `_tmp-<id>/`, checks it,
 then renames each partition's file into place. A single partition is sunk as one plain file and
 checked from its footer statistics (min, max and null count of each partition column in every
-row group), so no data is read back; a range is split by `pl.PartitionBy`. A local rename and an
-S3 object copy both replace one object atomically, so a reader sees the old or the new partition,
-never a torn one. A crash leaves only the ignored temporary directory behind.
+row group), so no data is read back; a range is split by `pl.PartitionBy`, and a range given per
+partition (`{key: frame}`) is sunk part after part, each part as a single partition. A local
+rename and an S3 object copy both replace one object atomically, so a reader sees the old or the
+new partition, never a torn one. A crash leaves only the ignored temporary directory behind.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -52,9 +53,8 @@ class ParquetIOManager(ArrowIOManager):
         frame: pl.LazyFrame,
         target: WriteTarget,
         *,
-        parts: Sequence[pl.LazyFrame] | None = None,
+        parts: Mapping[str, pl.LazyFrame] | None = None,
     ) -> WriteResult:
-        # one sink_parquet of `frame` per partition directory: `parts` add nothing here
         if target.config.write_mode != "overwrite":
             raise ValueError(
                 f"{target.where()}: the Parquet IO manager only replaces partitions; "
@@ -64,26 +64,43 @@ class ParquetIOManager(ArrowIOManager):
         fs, root = filesystem(target.uri, options)
         schema = frame.collect_schema()
         merged = self._merged_schema(fs, root, schema, target)
-        tmp = f"{root}/{TMP_PREFIX}{uuid.uuid4().hex}"
-        fs.create_dir(tmp, recursive=True)
+        staging: list[str] = []
+
+        def stage(part: pl.LazyFrame, part_target: WriteTarget) -> None:
+            """Sink one frame into a new temporary directory; note its file moves and rows."""
+            tmp = f"{root}/{TMP_PREFIX}{uuid.uuid4().hex}"
+            fs.create_dir(tmp, recursive=True)
+            staging.append(tmp)
+            single = self._sink_single(part, part_target, fs, tmp, options)
+            pairs, rows = single or (self._sink(part, schema, part_target, fs, tmp, options), None)
+            moves.extend(pairs)
+            counts.append(
+                rows
+                if rows is not None
+                else sum(pq.read_metadata(src, filesystem=fs).num_rows for src, _ in pairs)
+            )
+
+        moves: list[tuple[str, str]] = []
+        counts: list[int] = []
         try:
-            single = self._sink_single(frame, target, fs, tmp, options)
-            if single is not None:
-                moves, rows = single
+            if parts is not None and len(parts) > 1:
+                # part after part: one sink of them all would run the whole query ahead of the
+                # writer (Polars' partitioned sink buffers every partition)
+                for key, part in parts.items():
+                    stage(part, target.only(key))
             else:
-                moves, rows = self._sink(frame, schema, target, fs, tmp, options), None
-            self._write_schema(fs, root, tmp, merged, options)
+                stage(frame, target)
+            self._write_schema(fs, root, staging[0], merged, options)
             for src, dst in moves:
                 fs.create_dir(dst.rsplit("/", 1)[0], recursive=True)
                 if target.run_id:
                     _keep_previous(fs, root, dst, target.run_id)
                 fs.move(src, dst)
         finally:
-            fs.delete_dir(tmp)
+            for tmp in staging:
+                fs.delete_dir(tmp)
         sizes = [fs.get_file_info(dst).size or 0 for _, dst in moves]
-        if rows is None:
-            rows = sum(pq.read_metadata(dst, filesystem=fs).num_rows for _, dst in moves)
-        return WriteResult(rows=rows, files=len(moves), bytes=sum(sizes), schema=merged)
+        return WriteResult(rows=sum(counts), files=len(moves), bytes=sum(sizes), schema=merged)
 
     def _merged_schema(
         self, fs: pafs.FileSystem, root: str, schema: pl.Schema, target: WriteTarget

@@ -1,7 +1,8 @@
 """Peak memory and time of single-run range backfills against one month (issue #20).
 
 Usage: `.venv/bin/python benchmarks/scripts/backfill_memory.py [--nps-rows N] [--nps-months M]
-[--cd-months A,B] [--only nps|cd]`
+[--cd-months A,B] [--only nps|cd] [--json]` (`--json`: one JSON line of the figures instead of
+the table; `benchmarks/test_bench_backfill_memory.py` gates its peak ratios).
 
 NPS: generates M sample months of N rows (CP949, real header) in a child process, then
 materialises `nps_his_download` and `nps_his_digest` with every check of their modules (as
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--nps-months", type=int, default=12)
     parser.add_argument("--cd-months", default="12,240")
     parser.add_argument("--only", choices=("nps", "cd"))
+    parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs="+")
     args = parser.parse_args()
     if args.child:
@@ -162,13 +164,16 @@ def main() -> None:
         return
     tmp = tempfile.mkdtemp(prefix="backfill_memory_")
     try:
-        print(_measure(args, tmp))
+        lines, figures = _measure(args, tmp)
+        print(json.dumps(figures) if args.json else lines)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # generated months and lakes: hundreds of MB
 
 
-def _measure(args: argparse.Namespace, tmp: str) -> str:
+def _measure(args: argparse.Namespace, tmp: str) -> tuple[str, dict]:
+    """The table and the figures: {"nps" | "cd": {"small": run, "large": run}}."""
     lines = ["| run | wall s | cpu s | peak RSS MiB | rows |", "| --- | --- | --- | --- | --- |"]
+    figures: dict[str, dict] = {}
     if args.only in (None, "nps"):
         src = os.path.join(tmp, "nps_src")
         os.makedirs(src)
@@ -181,6 +186,7 @@ def _measure(args: argparse.Namespace, tmp: str) -> str:
             runs[months] = _run_child(["nps", src, data, str(months)], env)
             lines.append(_row(f"NPS {months} month(s) x {args.nps_rows} rows", runs[months]))
         lines.append(_ratio(f"NPS {args.nps_months}/1", runs[1], runs[args.nps_months]))
+        figures["nps"] = {"small": runs[1], "large": runs[args.nps_months]}
     if args.only in (None, "cd"):
         small, large = (int(m) for m in args.cd_months.split(","))
         scale = os.environ.get("KRX_SAMPLE_SCALE", "1.0")
@@ -189,7 +195,8 @@ def _measure(args: argparse.Namespace, tmp: str) -> str:
             runs[months] = _run_child(["cd", os.path.join(tmp, f"cd_{months}"), str(months)])
             lines.append(_row(f"CD history {months} months, scale {scale}", runs[months]))
         lines.append(_ratio(f"CD {large}/{small}", runs[small], runs[large]))
-    return "\n".join(lines)
+        figures["cd"] = {"small": runs[small], "large": runs[large]}
+    return "\n".join(lines), figures
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def test_range_run_writes_what_month_runs_write_and_leaves_no_spill(
     singles = [materialize(by_month, month, month) for month in MONTHS]
     assert spills == []
     result = materialize(ranged, MONTHS[0], MONTHS[-1])
-    assert sorted(spills) == sorted([f"{m:%Y-%m}" for m in MONTHS] * len(ASSETS))
+    assert sorted(spills) == sorted([f"{m:%Y-%m-%d}" for m in MONTHS] * len(ASSETS))
     assert not spill_root().exists() or list(spill_root().iterdir()) == []
 
     for asset in ASSETS:
@@ -130,6 +130,6 @@ def test_bad_month_in_a_range_fails_by_name_and_changes_nothing(
     named = r"cd_historical_prices: all-zero rows .*2023-12-28\|KOSPI: 1 zero rows"
     with pytest.raises(ValueError, match=named):
         materialize(lake, MONTHS[0], MONTHS[-1], prices)
-    assert spills == [f"{MONTHS[0]:%Y-%m}"]  # November was spilled before December failed
+    assert spills == [f"{MONTHS[0]:%Y-%m-%d}"]  # November was spilled before December failed
     assert_frame_equal(history(lake, "cd_historical_prices"), before)
     assert not spill_root().exists() or list(spill_root().iterdir()) == []

@@ -182,3 +182,24 @@ def test_merge_skips_files_by_the_streamed_statistics(make_lake: Any, lake_root:
     stored = pl.read_delta(f"{lake_root}/t").sort("k")
     assert stored.filter(pl.col("v") == "new")["k"].to_list() == [12, 21, 99]
     assert stored.height == 7
+
+
+def test_parquet_parts_are_staged_and_a_failing_part_replaces_nothing(
+    make_lake: Any, lake_root: str
+) -> None:
+    """The Parquet manager sinks a dict output part after part into temporary directories and
+    moves them in only when every part was written: a failing part leaves the table as it was
+    and no temporary directory behind."""
+    lake = make_lake("parquet", "monthly")
+    lake.write({k: pl.DataFrame({"i": [1], "s": ["x"]}) for k in MONTHS}, MONTHS)
+    before = lake.read(MONTHS)
+    bad = pl.LazyFrame({"i": [2], "s": ["not a number"]}).with_columns(
+        pl.col("s").cast(pl.Int64, strict=True).cast(pl.String)
+    )
+    parts = {MONTHS[0]: pl.LazyFrame({"i": [2], "s": ["y"]}), MONTHS[1]: bad, MONTHS[2]: bad}
+    with pytest.raises(pl.exceptions.InvalidOperationError, match="not a number"):
+        lake.write(parts, MONTHS)
+    assert_frame_equal(lake.read(MONTHS), before)
+    assert not [p for p in (Path(lake_root) / "t").iterdir() if p.name.startswith("_tmp-")]
+    meta = lake.write({k: pl.DataFrame({"i": [3, 4], "s": ["z", None]}) for k in MONTHS}, MONTHS)
+    assert (meta["dagster/row_count"], meta["files_written"]) == (6, 3)
