@@ -141,6 +141,14 @@ def _inputs(node: dg.AssetsDefinition, values: dict[dg.AssetKey, Any]) -> dict[s
     return inputs
 
 
+def _as_persisted(value: Any) -> Any:
+    """An output as the IO manager would read it back: a range given per partition
+    (`{partition key: frame}`, see `dag_io.base.output_parts`) is one frame of all its parts."""
+    if isinstance(value, dict):
+        return pl.concat([part.lazy() for part in value.values()], how="vertical")
+    return value
+
+
 def _context(node: dg.AssetsDefinition, plan: Plan) -> dg.AssetExecutionContext:
     # Also for checks: Dagster 1.13's build_asset_check_context takes no partition key, and the
     # checks read the run's months from it. The shared instance avoids a new one per context.
@@ -160,7 +168,7 @@ def direct(plan: Plan) -> int:
     for asset in plan.assets:
         with _context(asset, plan) as context:
             output = asset(context, **_inputs(asset, values))
-        values[asset.key] = output.value if isinstance(output, dg.Output) else None
+        values[asset.key] = _as_persisted(output.value) if isinstance(output, dg.Output) else None
         for check in plan.checks[asset.key]:
             with _context(check, plan) as context:
                 result = check(context, **_inputs(check, values))
