@@ -9,13 +9,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import hypothesis.strategies as st
 import polars as pl
 import pytest
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import DeltaError
 from hypothesis import HealthCheck, Phase, given, settings
 from polars.testing import assert_frame_equal
 
+from dag_io.delta_files import WRITE_ID, write_partitions
 from tests.io.conftest import Lake
 
 MONTHS = ["2023-05-01", "2023-06-01", "2023-07-01"]
@@ -203,3 +206,27 @@ def test_parquet_parts_are_staged_and_a_failing_part_replaces_nothing(
     assert not [p for p in (Path(lake_root) / "t").iterdir() if p.name.startswith("_tmp-")]
     meta = lake.write({k: pl.DataFrame({"i": [3, 4], "s": ["z", None]}) for k in MONTHS}, MONTHS)
     assert (meta["dagster/row_count"], meta["files_written"]) == (6, 3)
+
+
+def test_a_writer_losing_a_race_for_its_partitions_fails_and_leaves_no_file(
+    make_lake: Any, lake_root: str
+) -> None:
+    """Two runs write the same partitions at once: the one whose snapshot is stale when it
+    commits gets Delta's conflict error (no retry), its files are deleted, the winner's rows
+    stay."""
+    lake = make_lake("delta", "monthly")
+    lake.write({k: pl.DataFrame({"i": [1]}) for k in MONTHS}, MONTHS)
+    uri = f"{lake_root}/t"
+    loser_snapshot = DeltaTable(uri)
+    lake.write({k: pl.DataFrame({"i": [2]}) for k in MONTHS}, MONTHS)  # the winner commits
+    winner = lake.read(MONTHS)
+    target = lake.manager.target(dg.AssetKey("t"), lake.partitions_def, lake.metadata, MONTHS, None)
+    rows = pl.DataFrame({"i": [3] * 3, "ym": [_month(k) for k in MONTHS]})
+    commit = CommitProperties(custom_metadata={WRITE_ID: "loser"})
+    with pytest.raises(DeltaError, match=r"(?i)conflict|concurrent"):
+        write_partitions(loser_snapshot, [[rows]], target, {}, commit, "loser")
+    assert_frame_equal(lake.read(MONTHS), winner)
+    # the loser's files (named by its write id) are gone; earlier writes' removed files stay
+    # until a vacuum, as Delta keeps them for time travel
+    assert [f for f in _data_files(Path(uri)) if "-loser-" in f] == []
+    assert len(DeltaTable(uri).file_uris()) == len(MONTHS)
