@@ -1,11 +1,10 @@
 """`DeltaIOManager`: each asset is a Delta table at `<root_uri>/<asset key path>`.
 
-A write replaces exactly the partitions being materialised in one commit: a partitioned write
-streams its rows into per-partition Parquet files and commits them at once (`delta_files`; a
-range output given per partition is streamed part after part), an unpartitioned one (or a schema
-change) goes through `write_deltalake`; `write_mode: "merge"` upserts on `merge_keys` with a
-Delta MERGE. Reads are lazy `scan_delta`s pruned to the requested
-partitions, at a table version pinned at the first read of the run.
+A write replaces exactly the partitions being materialised in one commit through
+`write_deltalake`, except a range output given per partition (`{key: frame}`), whose parts are
+streamed one after another into per-partition Parquet files committed at once (`delta_files`);
+`write_mode: "merge"` upserts on `merge_keys` with a Delta MERGE. Reads are lazy `scan_delta`s
+pruned to the requested partitions, at a table version pinned at the first read of the run.
 """
 
 from __future__ import annotations
@@ -178,7 +177,11 @@ class DeltaIOManager(ArrowIOManager):
             how = "merge"
         elif changes and target.layout is not None:
             how = "rewrite"
-        elif not changes and streamable(target, table, schema):
+        elif len(pieces) > 1 and not changes and streamable(target, table, schema):
+            # only a range given per partition: create_write_transaction conflicts with any
+            # concurrent commit that removed files (it reads the whole table), so one-frame
+            # writes keep write_deltalake, whose partition predicate lets writers of other
+            # partitions commit at the same time
             how = "streamed"
         else:
             how = "plain"
@@ -188,7 +191,7 @@ class DeltaIOManager(ArrowIOManager):
             elif how == "rewrite":
                 self._rewrite(table, frame, schema, target, commit, options, outside)
             elif how == "streamed":
-                streams = (_checked([p], target, outside, head) for p in pieces or [frame])
+                streams = (_checked([p], target, outside, head) for p in pieces)
                 write_partitions(table, streams, target, options, commit, write_id)
             else:
                 predicate = (

@@ -3,13 +3,18 @@ arrive and committed to the Delta table in one transaction.
 
 `write_deltalake` gathers its whole input before it writes (delta-io/delta-rs#2255), so a
 12-month backfill held 12 months of Arrow batches at once. Here the output comes in parts (an
-asset's range output given per partition, `dag_io.base.output_parts`, or the one frame), each
-streamed in batches; a partition's rows are buffered up to `FILE_BYTES` or the part's end and
+asset's range output given per partition, `dag_io.base.output_parts`), each streamed in
+batches; a partition's rows are buffered up to `FILE_BYTES` or the part's end and
 then written as one Parquet file by Polars (multi-threaded: a 1,000,000-row partition in about
 0.75 of `write_deltalake`'s time). Memory is thus one part's rows, whatever the number of
 partitions. The files become visible in one `overwrite` commit of exactly the written
 partitions; until then no reader sees them, and when anything fails before the commit they are
 deleted before the error propagates.
+
+Used only for a range given per partition: `create_write_transaction` takes no read predicate,
+so its commit conflicts with any concurrent commit that removed files anywhere in the table (a
+second run writing other partitions at the same time fails with Delta's conflict error, nothing
+lost), where `write_deltalake`'s partition predicate lets such writers commit side by side.
 
 Each file's Delta statistics (`numRecords`, `nullCount`, and `minValues`/`maxValues` of
 integer, date and short string columns, whose Parquet order is Delta's) are computed from its
