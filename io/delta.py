@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import dagster as dg
@@ -31,7 +31,13 @@ from dag_io.base import (
     outside_error,
     outside_example,
 )
-from dag_io.delta_files import WRITE_ID, streamable, write_partitions
+from dag_io.delta_files import (
+    COMMITS_SEARCHED,
+    WRITE_ID,
+    commit_version,
+    streamable,
+    write_partitions,
+)
 from dag_io.delta_schema import (
     arrow_schema,
     changed_types,
@@ -54,25 +60,22 @@ class _Outside(ValueError):
 
 
 def _checked(
-    frames: Sequence[pl.LazyFrame],
+    frame: pl.LazyFrame,
     target: WriteTarget,
     outside: list[str],
     head: list[pl.DataFrame] | None = None,
 ) -> Iterator[pl.DataFrame]:
-    """The frames' rows in batches, one frame after another (Polars runs a frame's whole query
-    ahead of a slow consumer, so only a frame at a time bounds memory), checking each batch's
-    partitions (a row outside them is appended to `outside` and aborts the stream, so nothing
-    commits). `head` receives the first rows streamed: the output preview, without reading
-    them back."""
-    for frame in frames:
-        for df in frame.collect_batches(chunk_size=BATCH_ROWS):
-            example = outside_example(df, target)
-            if example is not None:
-                outside.append(example)
-                raise _Outside(example)
-            if head is not None and not head and df.height:
-                head.append(df.head(PREVIEW_ROWS))
-            yield df
+    """The frame's rows in batches, checking each batch's partitions (a row outside them is
+    appended to `outside` and aborts the stream, so nothing commits). `head` receives the first
+    rows streamed: the output preview, without reading them back."""
+    for df in frame.collect_batches(chunk_size=BATCH_ROWS):
+        example = outside_example(df, target)
+        if example is not None:
+            outside.append(example)
+            raise _Outside(example)
+        if head is not None and not head and df.height:
+            head.append(df.head(PREVIEW_ROWS))
+        yield df
 
 
 def _reader(
@@ -86,7 +89,7 @@ def _reader(
     arrow = arrow_schema(schema)
     batches = (
         b
-        for df in _checked([frame], target, outside, head)
+        for df in _checked(frame, target, outside, head)
         for b in df.to_arrow().cast(arrow).to_batches()
     )
     return pa.RecordBatchReader.from_batches(arrow, batches)
@@ -191,7 +194,9 @@ class DeltaIOManager(ArrowIOManager):
             elif how == "rewrite":
                 self._rewrite(table, frame, schema, target, commit, options, outside)
             elif how == "streamed":
-                streams = (_checked([p], target, outside, head) for p in pieces)
+                # part after part: Polars runs a frame's whole query ahead of a slow reader, so
+                # only one part at a time bounds memory
+                streams = (_checked(p, target, outside, head) for p in pieces)
                 write_partitions(table, streams, target, options, commit, write_id)
             else:
                 predicate = (
@@ -388,10 +393,10 @@ class DeltaIOManager(ArrowIOManager):
 
     def _version_of(self, uri: str, options: dict[str, str], write_id: str) -> int:
         """The table version our commit produced (found by its write id in the history)."""
-        for limit in (20, None):
-            for entry in DeltaTable(uri, storage_options=options).history(limit):
-                if entry.get(WRITE_ID) == write_id:
-                    return int(entry["version"])
+        for limit in (COMMITS_SEARCHED, None):
+            version = commit_version(uri, options, write_id, limit)
+            if version is not None:
+                return version
         raise RuntimeError(f"table {uri}: commit {write_id} not found in the Delta history")
 
     def _mark_empty(

@@ -41,7 +41,7 @@ from dag_io.storage import filesystem
 
 FILE_BYTES = 96 * 1024 * 1024  # rows (Arrow size) buffered per partition before a file is written
 WRITE_ID = "dag_io.write_id"  # commit metadata: the write that made the version
-COMMITS_SEARCHED = 20  # recent commits searched for our own after a commit error
+COMMITS_SEARCHED = 20  # recent commits searched first for our own commit
 STAT_STRING_CHARS = 32  # longer strings get no min/max (Delta readers may truncate, we omit)
 _BOUNDED = (pl.Date, pl.String)  # with the integers: types whose min/max a file records
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_.\-]+")  # stored as-is in a path and a URI: no escaping
@@ -129,15 +129,21 @@ def write_partitions(
     except BaseException:
         # nothing of ours is visible unless the commit went through (and only a post-commit
         # hook failed): then the files are the table's and must stay
-        if not _committed(target.uri, options, write_id):
+        if commit_version(target.uri, options, write_id, COMMITS_SEARCHED) is None:
             for path in written:
                 fs.delete_file(f"{root}/{path}")
         raise
 
 
-def _committed(uri: str, options: dict[str, str], write_id: str) -> bool:
-    history = DeltaTable(uri, storage_options=options).history(COMMITS_SEARCHED)
-    return any(entry.get(WRITE_ID) == write_id for entry in history)
+def commit_version(
+    uri: str, options: dict[str, str], write_id: str, limit: int | None
+) -> int | None:
+    """The table version whose commit carries `write_id` among the last `limit` commits (all
+    when None), or None."""
+    for entry in DeltaTable(uri, storage_options=options).history(limit):
+        if entry.get(WRITE_ID) == write_id:
+            return int(entry["version"])
+    return None
 
 
 def _partition_text(value: object) -> str:
