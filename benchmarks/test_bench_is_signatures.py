@@ -1,10 +1,11 @@
 """IS post signatures (SimHash64 + three MinHash-128 per post): ours against rensa and
-datasketch doing the MinHash part, and the replaced engine's BLAKE2b-per-seed way.
+datasketch doing the MinHash part on the same hashed shingles, and the replaced engine's
+BLAKE2b-per-seed way from the posts.
 
-Every case starts from the same posts frame; the cases and what each includes are described in
-`benchkit/is_signatures.py`. Outside the timing, each case's output is checked: one sketch per
-post, and the replaced engine (run on fewer posts, gated per post) tokenises to the same
-shingle and gallery counts as ours, so all cases sign the same sets.
+The cases and what each includes are described in `benchkit/is_signatures.py`. Outside the
+timing, each case's output is checked: one sketch per post, and the replaced engine (run on
+fewer posts, gated per post) tokenises to the same shingle and gallery counts as ours, so all
+cases sign the same sets.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ def posts(bench_data: Path, sig_sizes: cases.SigSizes) -> pl.DataFrame:
     return pl.read_parquet(path)
 
 
+@pytest.fixture(scope="module")
+def hashed(posts: pl.DataFrame) -> Any:
+    """The posts' hashed sets, which the sketch cases start from (computed outside timing)."""
+    return cases.floor(posts)
+
+
 def test_signatures_ours(
     benchmark: Any, record: Any, posts: pl.DataFrame, sig_sizes: cases.SigSizes
 ) -> None:
@@ -59,21 +66,41 @@ def test_signatures_floor(
     assert int(sets.text_counts.sum()) == len(sets.text)
 
 
+def test_signatures_ours_sketch(
+    benchmark: Any, record: Any, hashed: Any, sig_sizes: cases.SigSizes
+) -> None:
+    benchmark.group = "is signatures"
+    out = benchmark.pedantic(
+        cases.ours_sketch, args=(hashed,), rounds=sig_sizes.rounds, warmup_rounds=1
+    )
+    rows = len(hashed.text_counts)
+    record.timing("is.signatures.ours_sketch", benchmark, rows=rows)
+    assert out.height == rows
+    assert out["text_minhash128"].null_count() == 0
+    assert out["embed_minhash128"].null_count() == int((hashed.embed_counts == 0).sum())
+
+
 @pytest.mark.parametrize("who", list(PEERS))
 def test_signatures_peer(
-    who: str, benchmark: Any, record: Any, posts: pl.DataFrame, sig_sizes: cases.SigSizes
+    who: str,
+    benchmark: Any,
+    record: Any,
+    posts: pl.DataFrame,
+    hashed: Any,
+    sig_sizes: cases.SigSizes,
 ) -> None:
     case = f"is.signatures.{who}"
     frame = posts.head(sig_sizes.datasketch_posts) if who == "datasketch" else posts
+    sets = cases.floor(frame) if who == "datasketch" else hashed  # as ours_sketch's, untimed
     run = PEERS[who]
     try:
-        run(frame.head(10))
+        run(cases.floor(frame.head(10)))
     except PEER_ERRORS as error:
         record.skip(case, f"{who} failed: {type(error).__name__}: {error}")
         pytest.skip(f"{case}: {error}")
     benchmark.group = "is signatures"
     rounds = sig_sizes.rounds if who == "rensa" else sig_sizes.slow_rounds
-    sketches = benchmark.pedantic(run, args=(frame,), rounds=rounds, warmup_rounds=1)
+    sketches = benchmark.pedantic(run, args=(sets,), rounds=rounds, warmup_rounds=1)
     record.timing(case, benchmark, rows=frame.height)
     assert len(sketches) == 3
     for sketch in sketches:

@@ -3,7 +3,8 @@
 The near-duplicate fingerprints of the replaced system's `post_signatures` (spec 1.4), which the
 story clustering compares (spec 1.6: Jaccard = share of equal MinHash slots, SimHash 16-bit
 chunks and 32 bands x 4 rows of MinHash for candidates). Everything is computed for a whole
-batch of posts at once: Polars for the text rules, numpy for the hashing, no Python loop over
+batch of posts at once: Polars for the text rules, numpy for the hashing, compiled per-post
+loops for the sketches (`dag.is_signature_kernels`, numba, in threads); no Python loop over
 posts, shingles or slots.
 
 Rules (as the original):
@@ -46,7 +47,8 @@ independent of Polars' or any library's version; Polars' `hash()` is not used):
   probability ~ n^2 / 256, and the estimate is then coarser than with 128 permutations.
 
 Public pieces: `hashed_sets` (the hashed sets of a batch), `simhash64` and `minhash128` (the
-sketches of flat hashes grouped by post), `signatures` (all of it as one frame), `jaccard` and
+sketches of flat hashes grouped by post), `signature_frame` (the output frame of hashed sets),
+`signatures` (all of it from the posts), `jaccard` and
 `simhash_distance` (comparing stored signatures).
 These values differ from the original's BLAKE2b-per-seed values (which cost 128 BLAKE2b calls per
 shingle); signatures from the two engines must not be compared with each other.
@@ -54,6 +56,9 @@ shingle); signatures from the two engines must not be compared with each other.
 
 from __future__ import annotations
 
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,9 +104,6 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 _FMIX_1 = 0xFF51AFD7ED558CCD
 _FMIX_2 = 0xC4CEB9FE1A85EC53
-_BIN_BITS = 7  # 2^7 = NUM_SLOTS
-_VALUE_MASK = np.uint64((1 << (64 - _BIN_BITS)) - 1)
-_EMPTY = np.uint64(_MASK64)  # a slot no item reached (values are < 2^57)
 
 
 def _fmix64(h: np.ndarray) -> np.ndarray:
@@ -128,32 +130,28 @@ def _probe_order() -> tuple[np.ndarray, np.ndarray]:
     for a value), as (ORDER[slot, t] = t-th slot to try, RANK[slot, other] = its position)."""
     slot = np.arange(NUM_SLOTS, dtype=np.uint64)
     keys = _fmix64(slot[:, None] * np.uint64(NUM_SLOTS) + slot[None, :] + np.uint64(1 << 40))
-    keys[np.arange(NUM_SLOTS), np.arange(NUM_SLOTS)] = _EMPTY  # a slot never borrows from itself
+    diagonal = np.arange(NUM_SLOTS)
+    keys[diagonal, diagonal] = np.uint64(_MASK64)  # a slot never borrows from itself
     order = np.argsort(keys, axis=1, kind="stable")
     rank = np.argsort(order, axis=1, kind="stable")
     return order[:, : NUM_SLOTS - 1], rank
 
 
 _ORDER, _RANK = _probe_order()
-# [step, slot]: the step-th slot `slot` probes, as an offset from `slot` (flat index arithmetic)
-_PROBE_SHIFT = np.ascontiguousarray(_ORDER.T - np.arange(NUM_SLOTS)).astype(np.int32)
-# Rows with at most this many items / filled slots are densified by rank keys (cheaper than
-# probing); a power of two, as the keys hold the item's index in their low bits.
-_SPARSE = 16
 
 
-def _source_keys() -> np.ndarray:
-    """KEYS[j, source, slot] = 16 * (rank of `source` in `slot`'s probe order) + j, and
-    16 * -1 + j for source == slot: the least key over a row's filled sources (the j-th filled
-    slot of the row being `source`) names, in its low 4 bits, the j that slot keeps (itself
-    when filled, else its first filled slot in probe order)."""
-    rank = _RANK.T.astype(np.int16)  # [source, slot]
-    rank[np.arange(NUM_SLOTS), np.arange(NUM_SLOTS)] = -1
-    return rank[None, :, :] * np.int16(_SPARSE) + np.arange(_SPARSE, dtype=np.int16)[:, None, None]
+def _rank_by_source() -> np.ndarray:
+    """[source, slot] = the position of `source` in `slot`'s probe order, -1 for the slot itself
+    (a filled slot keeps its own value); int16, so the table stays in the CPU's caches."""
+    table = _RANK.T.astype(np.int16)
+    table[np.arange(NUM_SLOTS), np.arange(NUM_SLOTS)] = -1
+    return np.ascontiguousarray(table)
 
 
-_SOURCE_KEYS = _source_keys()
-_BLOCK_ROWS = 4_096
+_KERNEL_ORDER = _ORDER.astype(np.int16)  # 32 KiB: stays in the CPU's caches
+_KERNEL_RANK = _rank_by_source()
+_THREADS = max(1, min(len(os.sched_getaffinity(0)), 8))  # the kernel's threads per batch
+_CHUNK_ROWS = 2_048  # rows per thread at least (fewer rows: one thread, no pool)
 
 
 # --- rules as expressions ----------------------------------------------------------------------
@@ -276,15 +274,23 @@ def hashed_sets(posts: pl.DataFrame, *, source: str = "posts") -> HashedSets:
 def signatures(posts: pl.DataFrame, *, source: str = "posts") -> pl.DataFrame:
     """SimHash64 and the text, gallery and embed MinHash-128 of each post (SIGNATURE_SCHEMA, one
     row per input row, in input order); input as for `hashed_sets`."""
-    sets = hashed_sets(posts, source=source)
+    return signature_frame(hashed_sets(posts, source=source))
+
+
+def signature_frame(sets: HashedSets) -> pl.DataFrame:
+    """The signatures (SIGNATURE_SCHEMA) of a batch's hashed sets: SimHash64, the three
+    MinHash-128 and the counts, one row per post."""
     # No tokens = no signature at all; no images / embeds = no gallery / embed MinHash.
     has_text = sets.text_counts > 0
-    simhash = simhash64(sets.text, sets.text_counts)[has_text]
+    text_rows = np.flatnonzero(has_text)
+    simhash = np.empty(len(text_rows), dtype=np.uint64)
+    text = np.empty((len(text_rows), NUM_SLOTS), dtype=np.uint64)
+    _sketch(sets.text, sets.text_counts, text_rows, minhash=text, simhash=simhash, big_endian=True)
     return pl.DataFrame(
         {
             "post_id": sets.post_id,
             "text_simhash64": _binary(simhash.astype(">u8"), has_text).bin.encode("hex"),
-            "text_minhash128": _minhash_column(sets.text, sets.text_counts, has_text),
+            "text_minhash128": _binary(text, has_text),
             "gallery_minhash128": _minhash_column(
                 sets.gallery, sets.gallery_counts, has_text & (sets.gallery_counts > 0)
             ),
@@ -468,187 +474,63 @@ def _shingles(token_hashes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray,
     return windows[keep], shingle_counts
 
 
-def _group_starts(offsets: np.ndarray, sizes: np.ndarray, group: int) -> np.ndarray:
-    """reduceat start indices of consecutive groups of `group` elements within each row."""
-    groups = -(-sizes // group)
-    group_offsets = _offsets(groups)
-    row = np.repeat(np.arange(len(sizes)), groups)
-    within = np.arange(int(group_offsets[-1]), dtype=np.int64) - group_offsets[:-1][row]
-    return offsets[:-1][row] + within * group
-
-
-# SimHash vote counting by lane widening: (shift, mask, elements per group so no lane overflows).
-_LANE_STAGES = (
-    (1, 0x5555555555555555, 3),  # 2-bit lanes, each counts <= 3 shingles
-    (2, 0x3333333333333333, 5),  # 4-bit lanes, <= 15
-    (4, 0x0F0F0F0F0F0F0F0F, 17),  # 8-bit lanes, <= 255
-    (8, 0x00FF00FF00FF00FF, 0),  # 16-bit lanes, the whole row (<= MAX_TOKENS < 2^16)
-)
-
-
 def simhash64(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """SimHash64 per row (uint64) of flat `hashes` grouped by row (`counts` per row): bit j is 1
-    when more than half of the row's hashes have bit j set (0 for an empty row).
-
-    Counts the 64 bit votes of all rows at once without unpacking bits: the hashes are split
-    into lanes that each hold one bit (2-bit lanes for bits 0, 2, .. and 1, 3, ..), summed over
-    groups small enough that no lane overflows, then split into wider lanes and summed again, up
-    to 16-bit lanes summed over the whole row. Rows go in blocks of _BLOCK_ROWS, so the lane
-    arrays of a block stay in the CPU caches between the passes."""
-    if len(counts) <= _BLOCK_ROWS:
-        return _simhash_block(hashes, counts)
-    offsets = _offsets(counts)
-    result = np.empty(len(counts), dtype=np.uint64)
-    for start in range(0, len(counts), _BLOCK_ROWS):
-        end = min(start + _BLOCK_ROWS, len(counts))
-        block = hashes[offsets[start] : offsets[end]]
-        result[start:end] = _simhash_block(block, counts[start:end])
-    return result
-
-
-def _simhash_block(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    rows = len(counts)
-    result = np.zeros(rows, dtype=np.uint64)
-    nonempty = counts > 0
-    if not nonempty.any():
-        return result
-    sizes = counts[nonempty]
-    arrays = [hashes]
-    bits = [np.arange(64)]  # bits[i][lane] = hash bit counted by that lane of arrays[i]
-    for shift, mask, group in _LANE_STAGES:
-        offsets = _offsets(sizes)
-        starts = offsets[:-1] if group == 0 else _group_starts(offsets, sizes, group)
-        next_arrays, next_bits = [], []
-        for values, lane_bits in zip(arrays, bits, strict=True):
-            for half in (0, 1):
-                lanes = (values >> np.uint64(shift * half)) & np.uint64(mask)
-                next_arrays.append(np.add.reduceat(lanes, starts))
-                next_bits.append(lane_bits[half::2])
-        arrays, bits = next_arrays, next_bits
-        sizes = np.ones_like(sizes) if group == 0 else -(-sizes // group)
-    votes = np.zeros((len(arrays[0]), 64), dtype=np.int64)
-    for values, lane_bits in zip(arrays, bits, strict=True):
-        for lane, bit in enumerate(lane_bits):
-            votes[:, bit] = (values >> np.uint64(16 * lane)) & np.uint64(0xFFFF)
-    majority = 2 * votes > counts[nonempty][:, None]
-    packed = np.packbits(majority, axis=1, bitorder="little")
-    result[nonempty] = packed.view("<u8").ravel()
-    return result
+    when more than half of the row's hashes have bit j set (0 for an empty row)."""
+    simhash = np.empty(len(counts), dtype=np.uint64)
+    _sketch(hashes, counts, np.arange(len(counts)), simhash=simhash)
+    return simhash
 
 
 def minhash128(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """MinHash-128 per row, a (rows, 128) uint64 matrix, of flat `hashes` grouped by row
     (`counts` per row): one-permutation MinHash, optimally densified (module doc). The slots of
     an empty row are all 2^64 - 1."""
-    out = np.full((len(counts), NUM_SLOTS), _EMPTY, dtype=np.uint64)
-    present = counts > 0
-    out[present] = _sketch(hashes, counts[present])
-    return out
+    minhash = np.empty((len(counts), NUM_SLOTS), dtype=np.uint64)
+    _sketch(hashes, counts, np.arange(len(counts)), minhash=minhash)
+    return minhash
 
 
-def _sketch(hashes: np.ndarray, counts: np.ndarray, dtype: str = "=u8") -> np.ndarray:
-    """`minhash128` of rows that all have items, in blocks of _BLOCK_ROWS rows (the slot
-    matrices of a block stay in the CPU caches; one matrix of 100,000 rows is 100 MB), as
-    `dtype` (">u8": the stored big-endian bytes, swapped while a block is in cache)."""
-    if len(counts) <= _BLOCK_ROWS:
-        return _sketch_block(hashes, counts).astype(dtype, copy=False)
+def _sketch(
+    hashes: np.ndarray,
+    counts: np.ndarray,
+    rows: np.ndarray,
+    *,
+    minhash: np.ndarray | None = None,
+    simhash: np.ndarray | None = None,
+    big_endian: bool = False,
+) -> None:
+    """The MinHash-128 and/or SimHash64 of the rows `rows` (indices into `counts`), written to
+    minhash[i] / simhash[i] for the i-th of them (`big_endian`: minhash slots as stored), by
+    the compiled kernel, in slices of at least _CHUNK_ROWS rows run on up to _THREADS threads."""
+    from dag.is_signature_kernels import sketch_rows  # numba: imported when posts are signed
+
     offsets = _offsets(counts)
-    out = np.empty((len(counts), NUM_SLOTS), dtype=dtype)
-    for start in range(0, len(counts), _BLOCK_ROWS):
-        end = min(start + _BLOCK_ROWS, len(counts))
-        out[start:end] = _sketch_block(hashes[offsets[start] : offsets[end]], counts[start:end])
-    return out
+    rows = rows.astype(np.int64, copy=False)
+    flat = np.ascontiguousarray(hashes, dtype=np.uint64)
+    no_minhash = np.empty((0, NUM_SLOTS), dtype=np.uint64)
+    no_simhash = np.empty(0, dtype=np.uint64)
 
+    def run(first: int, last: int) -> None:
+        sketch_rows(
+            flat,
+            offsets,
+            rows[first:last],
+            _KERNEL_ORDER,
+            _KERNEL_RANK,
+            no_minhash if minhash is None else minhash[first:last],
+            no_simhash if simhash is None else simhash[first:last],
+            big_endian,
+        )
 
-def _sketch_block(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    if len(counts) and counts.max() <= _SPARSE:
-        return _sketch_few(hashes, counts)
-    rows = len(counts)
-    slots = np.full(rows * NUM_SLOTS, _EMPTY, dtype=np.uint64)
-    if rows:
-        # Slot index = row * 128 + the hash's top 7 bits; the value is its low 57 bits.
-        key = np.repeat(np.arange(rows, dtype=np.int64) << _BIN_BITS, counts)
-        key |= (hashes >> np.uint64(64 - _BIN_BITS)).view(np.int64)
-        _scatter_min(slots, key, hashes & _VALUE_MASK)
-    return _densified(slots.reshape(rows, NUM_SLOTS))
-
-
-def _sketch_few(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """`_sketch_block` of rows of at most _SPARSE items (galleries, embeds), straight from the
-    items, without a slot matrix: per slot, the least key (_SOURCE_KEYS) over the row's items
-    picks the item it keeps or borrows. The items of a row are ordered by value first, so of
-    two items in one slot the lesser (lower j, lower key) wins, as the slot minimum would."""
-    rows = len(counts)
-    out = np.empty((rows, NUM_SLOTS), dtype=np.uint64)
-    row = np.repeat(np.arange(rows, dtype=np.int64), counts)
-    value = hashes & _VALUE_MASK
-    order = np.lexsort((value, row))
-    slot = (hashes >> np.uint64(64 - _BIN_BITS)).astype(np.intp)[order]
-    value = value[order]
-    starts = _offsets(counts)[:-1]
-    for size in np.unique(counts).tolist():
-        chosen = np.flatnonzero(counts == size)
-        if size == 0:
-            out[chosen] = _EMPTY
-            continue
-        at = starts[chosen][:, None] + np.arange(size)  # (rows, size) item positions
-        sources = slot[at]
-        least = _SOURCE_KEYS[0][sources[:, 0]]  # (rows, 128)
-        for j in range(1, size):
-            np.minimum(least, _SOURCE_KEYS[j][sources[:, j]], out=least)
-        out[chosen] = np.take_along_axis(value[at], least & np.int16(_SPARSE - 1), axis=1)
-    return out
-
-
-def _scatter_min(slots: np.ndarray, key: np.ndarray, value: np.ndarray) -> None:
-    """slots[k] = min(slots[k], values at k) for every key k (`np.minimum.at`, 4-5x faster).
-
-    A plain fancy assignment keeps one (unspecified) value per repeated key; the values smaller
-    than what their slot got are assigned again, until none is: each round the slot only goes
-    down, and it ends at the least value whatever order the repeats were written in. A slot
-    holds few items (~1 per slot for a 128-shingle post), so two or three rounds do."""
-    slots[key] = value
-    while True:
-        lost = np.flatnonzero(value < slots[key])
-        if not len(lost):
-            return
-        key, value = key[lost], value[lost]
-        slots[key] = value
-
-
-def _densified(slots: np.ndarray) -> np.ndarray:
-    """Every empty slot of a row takes the value of the first filled slot in its own probe
-    order (optimal densification: both sets of a pair probe the same order, so a borrowed slot
-    matches exactly when the first slot filled in either set holds the same minimum)."""
-    filled = slots != _EMPTY
-    per_row = np.count_nonzero(filled, axis=1)
-    dense = slots.copy()
-    flat, out = slots.ravel(), dense.ravel()
-    # Many filled slots: walk the probe orders one step at a time (a few steps on average).
-    pending = np.flatnonzero(~filled & ((per_row > _SPARSE) & (per_row < NUM_SLOTS))[:, None])
-    pending = pending.astype(np.int32 if flat.size < 2**31 else np.int64)  # half the traffic
-    for step in range(NUM_SLOTS - 1):
-        if not len(pending):
-            break
-        borrowed = flat[pending + _PROBE_SHIFT[step][pending & (NUM_SLOTS - 1)]]
-        out[pending] = borrowed  # an empty borrowed value leaves the slot empty
-        pending = pending[borrowed == _EMPTY]
-    # Few filled slots (small galleries, short posts): per slot, the least key over the row's
-    # filled sources (_SOURCE_KEYS) picks the value it keeps or borrows.
-    single = np.flatnonzero(per_row == 1)
-    if len(single):
-        dense[single] = slots[single].min(axis=1)[:, None]  # every slot takes the one value
-    for count in range(2, _SPARSE + 1):
-        chosen = np.flatnonzero(per_row == count)
-        if not len(chosen):
-            continue
-        sources = np.nonzero(filled[chosen])[1].reshape(len(chosen), count)
-        least = _SOURCE_KEYS[0][sources[:, 0]]  # (rows, 128)
-        for j in range(1, count):
-            np.minimum(least, _SOURCE_KEYS[j][sources[:, j]], out=least)
-        values = slots[chosen[:, None], sources]  # (rows, count)
-        dense[chosen] = np.take_along_axis(values, least & np.int16(_SPARSE - 1), axis=1)
-    return dense
+    pieces = max(1, min(_THREADS, len(rows) // _CHUNK_ROWS))
+    bounds = np.linspace(0, len(rows), pieces + 1).astype(np.int64).tolist()
+    if pieces == 1:
+        run(0, len(rows))
+        return
+    with ThreadPoolExecutor(pieces, thread_name_prefix="is-signatures") as pool:
+        for done in [pool.submit(run, a, b) for a, b in itertools.pairwise(bounds)]:
+            done.result()  # compute only (no I/O, no lock): re-raises a kernel's error
 
 
 def _items(
@@ -672,9 +554,10 @@ def _items(
 # --- output columns -----------------------------------------------------------------------------
 def _minhash_column(hashes: np.ndarray, counts: np.ndarray, valid: np.ndarray) -> pl.Series:
     """The MinHash-128 of the `valid` rows as 1024 big-endian bytes, null elsewhere."""
-    if (counts[~valid] > 0).any():  # drop the items of rows that get no signature
-        hashes = hashes[np.repeat(valid, counts)]
-    return _binary(_sketch(hashes, counts[valid], ">u8"), valid)
+    rows = np.flatnonzero(valid)
+    minhash = np.empty((len(rows), NUM_SLOTS), dtype=np.uint64)
+    _sketch(hashes, counts, rows, minhash=minhash, big_endian=True)
+    return _binary(minhash, valid)
 
 
 def _binary(values: np.ndarray, valid: np.ndarray) -> pl.Series:

@@ -6,23 +6,27 @@ post plus a title), URLs in some bodies, 0-5 images from a shared pool, 0-2 embe
 its three URL forms, X statuses, other iframes) and 10% near-duplicates (an earlier post with
 three words changed and the same images).
 
-Cases, each from the same posts frame to its sketches (the shingle rules are the project's, so
-every case signs the same sets; checked by the bench module):
-- `ours`: `signatures(posts)`: SimHash64 + text, gallery and embed MinHash-128 and the output
-  frame (1024-byte big-endian slots, nulls for posts without tokens / images / embeds).
-- `floor`: `hashed_sets(posts)`, the tokenising and stable hashing every case below starts
-  from (no SimHash, no MinHash): what is left when the sketching costs nothing.
-- `rensa`: `hashed_sets` + rensa's R-MinHash of the three sets, through its fastest batch API
-  for full-set MinHash, `RMinHash.digest_matrix_from_flat_token_hashes` (one flat buffer of
-  pre-hashed tokens + row offsets, Rust, Rayon threads). No SimHash, no output frame. (Rensa's
-  "rho" API samples token positions, a different sketch, so it is not used.)
-- `datasketch`: `hashed_sets` + one datasketch `MinHash(num_perm=128)` per post and set, filled
-  with `update_batch` (through `MinHash.bulk`, which shares the permutations). It gets the same
-  64-bit shingle hashes with an identity `hashfunc` and `scheme="affine64"`: faster than its
-  default SHA-1 over the shingle strings. No SimHash.
-- `original`: the replaced engine's way, in Python: tokens by `re`, shingle strings, one
-  BLAKE2b-64 of `"seed|x"` per shingle and seed (SimHash seed 0, MinHash seeds 0-127) for text,
-  gallery and embeds; run on fewer posts (time per post is constant).
+Cases (the shingle rules are the project's, so every case signs the same sets; checked by the
+bench module):
+- `ours`: `signatures(posts)`, from the posts frame: tokens, shingles, stable hashing, then
+  SimHash64 + text, gallery and embed MinHash-128 and the output frame (1024-byte big-endian
+  slots, nulls for posts without tokens / images / embeds).
+- `floor`: `hashed_sets(posts)`, the tokenising and stable hashing (no SimHash, no MinHash):
+  what `ours` costs when the sketching costs nothing.
+- `ours_sketch`: `signature_frame(sets)`, the part of `ours` after the floor, from the hashed
+  sets: SimHash64, the three MinHash-128 (compiled per-post loops in threads) and the output
+  frame. The peers below start from the same hashed sets (computed outside their timing):
+- `rensa`: rensa's R-MinHash of the three sets through its fastest batch API for full-set
+  MinHash, `RMinHash.digest_matrix_from_flat_token_hashes` (one flat buffer of pre-hashed
+  tokens + row offsets, Rust, Rayon threads). No SimHash, no output frame (its digest matrix
+  stays in Rust). Rensa's "rho" API samples token positions, a different sketch: not used.
+- `datasketch`: one datasketch `MinHash(num_perm=128)` per post and set, filled with
+  `update_batch` (through `MinHash.bulk`, which shares the permutations), given the same 64-bit
+  shingle hashes with an identity `hashfunc` and `scheme="affine64"`: faster than its default
+  SHA-1 over the shingle strings. No SimHash.
+- `original`: the replaced engine's way, in Python, from the posts: tokens by `re`, shingle
+  strings, one BLAKE2b-64 of `"seed|x"` per shingle and seed (SimHash seed 0, MinHash seeds
+  0-127) for text, gallery and embeds; run on fewer posts (time per post is constant).
 """
 
 from __future__ import annotations
@@ -216,9 +220,14 @@ def _sets(sets: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
-def rensa_sketches(posts: pl.DataFrame) -> list[Any]:
+def ours_sketch(sets: Any) -> pl.DataFrame:
+    from dag.is_signatures import signature_frame
+
+    return signature_frame(sets)
+
+
+def rensa_sketches(sets: Any) -> list[Any]:
     """The three sets' R-MinHash digest matrices (one row per post)."""
-    sets = floor(posts)
 
     def sketch() -> list[Any]:
         from rensa import RMinHash
@@ -237,9 +246,8 @@ def _identity(value: Any) -> Any:
     return value
 
 
-def datasketch_sketches(posts: pl.DataFrame) -> list[list[Any]]:
+def datasketch_sketches(sets: Any) -> list[list[Any]]:
     """The three sets' datasketch MinHash objects (one per post)."""
-    sets = floor(posts)
 
     def sketch() -> list[list[Any]]:
         from datasketch import MinHash

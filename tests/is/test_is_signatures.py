@@ -556,17 +556,21 @@ def test_minhash128_matches_a_per_row_reference(counts: list[int], seed: int) ->
         assert [int(v) for v in got[row]] == dense
 
 
-def test_blocked_sketching_equals_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threaded_sketching_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(11)
-    counts = rng.integers(1, 200, 50)
+    counts = rng.integers(0, 200, 50)
     hashes = rng.integers(0, 2**64, int(counts.sum()), dtype=np.uint64, endpoint=False)
-    whole = minhash128(hashes, counts)
-    monkeypatch.setattr(sig, "_BLOCK_ROWS", 7)  # 50 rows in 8 blocks, the last one short
+    monkeypatch.setattr(sig, "_THREADS", 1)
+    whole, whole_simhash = minhash128(hashes, counts), simhash64(hashes, counts)
+    monkeypatch.setattr(sig, "_THREADS", 4)
+    monkeypatch.setattr(sig, "_CHUNK_ROWS", 7)  # 50 rows in 4 slices of 12-13 rows
     assert (minhash128(hashes, counts) == whole).all()
+    assert (simhash64(hashes, counts) == whole_simhash).all()
 
 
-# The vectorised sketch before the fast paths (np.minimum.at scatter, densification by probe
-# steps and by rank loops), kept as the reference the faster one must equal slot for slot.
+# The sketch as numpy array code (np.minimum.at scatter, densification by probe steps and by
+# rank loops), an earlier implementation kept as the reference the compiled kernel must equal
+# slot for slot.
 REF_SPARSE = 11
 REF_RANK_BY_SOURCE = np.ascontiguousarray(sig._RANK.T).astype(np.int16)
 REF_ORDER_BY_STEP = np.ascontiguousarray(sig._ORDER.T)
@@ -632,26 +636,30 @@ def flat_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(flat_sets(), st.sampled_from([1, 3, 8, 4_096]))
+@given(flat_sets(), st.sampled_from([(1, 1), (3, 2), (2, 8)]))
 def test_fast_sketch_equals_the_reference(
-    sets: tuple[np.ndarray, np.ndarray], block_rows: int
+    sets: tuple[np.ndarray, np.ndarray], chunking: tuple[int, int]
 ) -> None:
-    """The sketch paths (scatter by repeated assignment, few-items rows, probe walk, rank keys,
-    blocks) give the reference's slots; simhash64 in blocks equals one block."""
+    """The kernel's paths (few items, few filled slots, probe walks) in one or several threads
+    give the reference's slots, also as stored (big-endian, only the rows asked for); the
+    SimHash in threads equals one thread's."""
     hashes, counts = sets
     present = counts > 0
     expected = np.full((len(counts), NUM_SLOTS), 2**64 - 1, dtype=np.uint64)
     kept = np.repeat(present, counts)
     expected[present] = reference_sketch(hashes[kept], counts[present])
     whole_simhash = simhash64(hashes, counts)
+    rows = np.flatnonzero(present)
+    stored = np.empty((len(rows), NUM_SLOTS), dtype=np.uint64)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sig, "_BLOCK_ROWS", block_rows)
+        patch.setattr(sig, "_CHUNK_ROWS", chunking[0])
+        patch.setattr(sig, "_THREADS", chunking[1])
         got = minhash128(hashes, counts)
-        stored = sig._sketch(hashes[kept], counts[present], ">u8")
-        blocked_simhash = simhash64(hashes, counts)
+        sig._sketch(hashes, counts, rows, minhash=stored, big_endian=True)
+        threaded_simhash = simhash64(hashes, counts)
     assert (got == expected).all()
-    assert stored.dtype == np.dtype(">u8") and (stored == expected[present]).all()
-    assert (blocked_simhash == whole_simhash).all()
+    assert (stored.view(">u8") == expected[present]).all()
+    assert (threaded_simhash == whole_simhash).all()
 
 
 def test_extra_embed_fields_are_ignored() -> None:
