@@ -506,6 +506,9 @@ def _sketch(
     from dag.is_signature_kernels import sketch_rows  # numba: imported when posts are signed
 
     offsets = _offsets(counts)
+    # The kernel reads without bounds checks: the counts must cover the hashes exactly.
+    if (len(counts) and counts.min() < 0) or offsets[-1] != len(hashes):
+        raise ValueError(f"{len(hashes)} hashes for counts summing to {offsets[-1]}")
     rows = rows.astype(np.int64, copy=False)
     flat = np.ascontiguousarray(hashes, dtype=np.uint64)
     no_minhash = np.empty((0, NUM_SLOTS), dtype=np.uint64)

@@ -556,6 +556,14 @@ def test_minhash128_matches_a_per_row_reference(counts: list[int], seed: int) ->
         assert [int(v) for v in got[row]] == dense
 
 
+@pytest.mark.parametrize("counts", [[2, 2], [3, 3, 3], [9, -1]])
+def test_counts_that_do_not_cover_the_hashes_are_refused(counts: list[int]) -> None:
+    hashes = np.arange(8, dtype=np.uint64)  # the compiled kernel must never read past them
+    for sketch in (simhash64, minhash128):
+        with pytest.raises(ValueError, match="8 hashes for counts summing to"):
+            sketch(hashes, np.array(counts, dtype=np.int64))
+
+
 def test_threaded_sketching_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(11)
     counts = rng.integers(0, 200, 50)
