@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -341,43 +343,67 @@ DETERMINISM_INPUT = dict(
 )
 
 
+SIGN_AND_DIGEST = textwrap.dedent(
+    f"""
+    import hashlib
+    import polars as pl
+    from dag.is_signatures import signatures
+
+    embed = pl.Struct({{"type": pl.String, "url": pl.String, "video_id": pl.String}})
+    schema = {{"post_id": pl.String, "title": pl.String, "content": pl.String,
+              "image_urls": pl.List(pl.String), "embeds": pl.List(embed)}}
+    frame = pl.DataFrame({DETERMINISM_INPUT!r}, schema=schema)
+    h = hashlib.sha256()
+    for row in signatures(frame).iter_rows():
+        h.update(repr(row).encode())
+    print(h.hexdigest())
+    """
+)
+
+
+def _signing_process(**env: str) -> subprocess.Popen[str]:
+    """A fresh process that signs DETERMINISM_INPUT and prints the digest of its rows."""
+    return subprocess.Popen(
+        [sys.executable, "-c", SIGN_AND_DIGEST],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
+
+
+def _digest_of(process: subprocess.Popen[str]) -> str:
+    out, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err[-2000:]
+    return out.strip()
+
+
 def test_same_input_same_bytes_in_this_process_and_in_a_subprocess() -> None:
     frame = pl.DataFrame(DETERMINISM_INPUT, schema=INPUT_SCHEMA)
     first = signatures(frame)
     assert digest(first) == digest(signatures(frame.clone()))
-    script = textwrap.dedent(
-        f"""
-        import hashlib
-        import polars as pl
-        from dag.is_signatures import signatures
-
-        embed = pl.Struct({{"type": pl.String, "url": pl.String, "video_id": pl.String}})
-        schema = {{"post_id": pl.String, "title": pl.String, "content": pl.String,
-                  "image_urls": pl.List(pl.String), "embeds": pl.List(embed)}}
-        frame = pl.DataFrame({DETERMINISM_INPUT!r}, schema=schema)
-        h = hashlib.sha256()
-        for row in signatures(frame).iter_rows():
-            h.update(repr(row).encode())
-        print(h.hexdigest())
-        """
-    )
     # A fresh process: its own Polars thread pool (one thread here), categories and hash seeds.
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "POLARS_MAX_THREADS": "1",
-            "PYTHONHASHSEED": "12345",
-        },
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == digest(first)
+    process = _signing_process(POLARS_MAX_THREADS="1", PYTHONHASHSEED="12345")
+    assert _digest_of(process) == digest(first)
+
+
+def test_compiled_kernels_survive_concurrent_compiles_and_a_kill_mid_compile(
+    tmp_path: Path,
+) -> None:
+    """A fresh install compiles the numba kernels on first use and caches them: a process
+    killed while compiling, then two processes compiling into the same empty cache at once, then
+    one loading from the cache all sign alike (no torn cache file is ever read)."""
+    expected = digest(signatures(pl.DataFrame(DETERMINISM_INPUT, schema=INPUT_SCHEMA)))
+    cache = str(tmp_path / "numba-cache")
+    killed = _signing_process(NUMBA_CACHE_DIR=cache)
+    time.sleep(1.5)  # past the imports, inside the first compile (~4 s)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=60)
+    racing = [_signing_process(NUMBA_CACHE_DIR=cache) for _ in range(2)]
+    assert [_digest_of(process) for process in racing] == [expected, expected]
+    assert list(Path(cache).rglob("*.nbi")), "the kernels were not cached"
+    assert _digest_of(_signing_process(NUMBA_CACHE_DIR=cache)) == expected
 
 
 def test_known_values_are_pinned() -> None:
