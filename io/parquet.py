@@ -152,10 +152,11 @@ class ParquetIOManager(ArrowIOManager):
             return None
         root = tmp.rsplit("/", 1)[0]
         staged = f"{tmp}/{DATA_FILE}"
+        # No mkdir: `tmp` exists, and when the query fails Polars may still open the file after
+        # sink_parquet has raised (seen under load); it must not re-create the directory that
+        # the caller's cleanup has just deleted.
         frame.sink_parquet(
-            f"{_fs_uri(target.uri, fs, tmp)}/{DATA_FILE}",
-            storage_options=options or None,
-            mkdir=True,
+            f"{_fs_uri(target.uri, fs, tmp)}/{DATA_FILE}", storage_options=options or None
         )
         meta = pq.read_metadata(staged, filesystem=fs)
         if layout is None or values is None:
